@@ -1,0 +1,1 @@
+"""wattfolio's planning side: instances, actions, the MIP, CVaR cuts, CLI and report."""

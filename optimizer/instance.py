@@ -1,0 +1,217 @@
+"""The instance: what a company owns, the markets it faces, the offers on the table.
+
+Plain frozen data classes, filled by `optimizer.load` from a `schema = 1` TOML file.
+Dates are held as absolute month numbers (`year * 12 + month - 1`) so that month
+arithmetic is integer arithmetic; `month_str` turns one back into "YYYY-MM".
+Units follow the key names: `_usd`, `_mw`, `_kw_month` ($/kW-month), `_months`,
+power prices in $/MWh, rates as annual decimals.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+HOURS_PER_MONTH = 730  # the convention: a month is 730 hours (8760 / 12)
+
+
+def parse_month(text: str) -> int:
+    """'YYYY-MM' -> absolute month number. Raises ValueError on anything else."""
+    if not isinstance(text, str) or len(text) != 7 or text[4] != "-":
+        raise ValueError(f"expected 'YYYY-MM', got {text!r}")
+    year, month = text[:4], text[5:]
+    if not (year.isdigit() and month.isdigit()) or not 1 <= int(month) <= 12:
+        raise ValueError(f"expected 'YYYY-MM', got {text!r}")
+    return int(year) * 12 + int(month) - 1
+
+
+def month_str(month: int) -> str:
+    """Absolute month number -> 'YYYY-MM'."""
+    return f"{month // 12:04d}-{month % 12 + 1:02d}"
+
+
+@dataclass(frozen=True)
+class TerminalMultiple:
+    hpc: float = 0.0      # x last-12-month HPC NOI at the horizon end
+    mining: float = 0.0   # x last-12-month mining margin at the horizon end
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    start: int                      # absolute month
+    horizon_years: int
+    decision_step_months: int
+    discount_rate: float
+    scenarios: int
+    seed: int
+    hours_per_month: int = HOURS_PER_MONTH
+    terminal_multiple: TerminalMultiple = field(default_factory=TerminalMultiple)
+
+    @property
+    def months(self) -> int:
+        return self.horizon_years * 12
+
+    @property
+    def end(self) -> int:
+        """First absolute month after the horizon."""
+        return self.start + self.months
+
+
+@dataclass(frozen=True)
+class Risk:
+    alpha: float = 0.95
+    cvar_floor_usd: float | None = None
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class Bitcoin:
+    price_usd: float
+    drift: float
+    volatility: float
+    network_hashrate_ehs: float
+    hashrate_growth: float
+    fees_btc_per_block: float
+    subsidy_btc: float
+    halvings: tuple[int, ...] = ()          # absolute months
+    # log-hashrate moves this much per unit of log-price surprise: miners add machines
+    # when bitcoin rallies and switch them off when it falls
+    hashrate_price_elasticity: float = 0.5
+
+
+@dataclass(frozen=True)
+class Market:
+    id: str
+    mean_price: float
+    volatility: float
+    mean_reversion: float
+    seasonal_amplitude: float
+    seasonal_peak_month: int
+    hourly_volatility: float
+    spike_probability: float
+    spike_price: float
+    price_cap: float
+
+
+@dataclass(frozen=True)
+class HpcMarket:
+    rate_kw_month: float
+    volatility: float
+    drift: float
+    mean_reversion: float = 0.3
+
+
+@dataclass(frozen=True)
+class Mining:
+    efficiency_j_per_th: float
+    opex_usd_per_mw_month: float
+
+
+@dataclass(frozen=True)
+class Hpc:
+    max_mw: float                   # critical IT MW
+    capex_usd_per_mw: float
+    capex_overrun_volatility: float
+    build_months: int
+    delay_months_mean: float
+    pue: float = 1.3
+
+
+@dataclass(frozen=True)
+class Sale:
+    low_usd: float
+    mode_usd: float
+    high_usd: float
+    close_probability: float
+    months_to_close: int
+
+
+@dataclass(frozen=True)
+class Acquire:
+    cost_usd: float
+    energize_months: int
+
+
+@dataclass(frozen=True)
+class Site:
+    id: str
+    market: str
+    status: str                     # operating | development | candidate
+    use: str                        # mining | solar | land
+    capacity_mw: float              # grid MW
+    ownership: float = 1.0
+    mining: Mining | None = None
+    hpc: Hpc | None = None
+    sale: Sale | None = None
+    acquire: Acquire | None = None
+
+
+@dataclass(frozen=True)
+class Lease:
+    id: str
+    tenant: str
+    sites: tuple[str, ...]
+    max_mw: float
+    rate_kw_month: float
+    escalator: float
+    tenor_years: int
+    noi_margin: float
+    sign_by: int                    # absolute month
+    default_rate: float
+    renewal_probability: float
+    backstop_usd: float = 0.0
+    relet_months: int = 6           # vacancy before a re-let at market rent
+
+
+@dataclass(frozen=True)
+class Instrument:
+    id: str
+    kind: str                       # convertible | secured_notes | equity
+    max_usd: float
+    issue_by: int                   # absolute month
+    fee: float = 0.0
+    rate: float = 0.0
+    maturity: int | None = None     # absolute month; debt only
+    conversion_premium: float = 0.0  # convertible only
+    equity_volatility: float = 0.7  # convertible only: prices the conversion option
+    loan_to_cost: float = 0.8       # secured_notes only: draws <= this x funded HPC capex
+
+
+@dataclass(frozen=True)
+class Finance:
+    cash_usd: float
+    min_cash_usd: float = 0.0
+    instruments: tuple[Instrument, ...] = ()
+
+
+@dataclass(frozen=True)
+class Instance:
+    plan: Plan
+    risk: Risk
+    bitcoin: Bitcoin
+    markets: tuple[Market, ...]
+    hpc_market: HpcMarket
+    sites: tuple[Site, ...]
+    leases: tuple[Lease, ...] = ()
+    finance: Finance = field(default_factory=lambda: Finance(cash_usd=0.0))
+    sha256: str = ""                # of the source file's bytes
+
+    def site(self, site_id: str) -> Site:
+        for s in self.sites:
+            if s.id == site_id:
+                return s
+        raise KeyError(site_id)
+
+    def lease(self, lease_id: str) -> Lease:
+        for lease in self.leases:
+            if lease.id == lease_id:
+                return lease
+        raise KeyError(lease_id)
+
+    def market_index(self, market_id: str) -> int:
+        return [m.id for m in self.markets].index(market_id)
+
+    def instrument(self, instrument_id: str) -> Instrument:
+        for k in self.finance.instruments:
+            if k.id == instrument_id:
+                return k
+        raise KeyError(instrument_id)
