@@ -44,8 +44,12 @@ def build_catalog(instance: Instance) -> list[Action]:
 
     for site in instance.sites:
         if site.status == "candidate" and site.acquire is not None:
+            # land is bought to be converted: only starts from which a lease can still be
+            # signed once the site is energised
+            last = max((le.sign_by for le in instance.leases if site.id in le.sites), default=None)
             for t in grid:
-                add(site=site.id, kind="acquire", start=t)
+                if site.hpc is not None and last is not None and t + site.acquire.energize_months <= last:
+                    add(site=site.id, kind="acquire", start=t)
         if site.sale is not None and site.status != "candidate":
             for t in grid:
                 if t + site.sale.months_to_close < instance.plan.end:

@@ -1,0 +1,151 @@
+"""From an Instance and its actions to the scenario engine's arrays, and back a ValueTable.
+
+This is the one place where instance fields become the numbers `gpu/` computes with:
+follow a figure from here into `gpu/factors.py` and `gpu/valuation.py`.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from gpu.backend import get_backend
+from gpu.inputs import (
+    ActionParams,
+    BitcoinParams,
+    EngineInputs,
+    Horizon,
+    LeaseParams,
+    PowerParams,
+    RentParams,
+    SiteParams,
+)
+from gpu.valuation import value_actions as _value_actions
+from gpu.value_table import ValueTable
+
+from .catalog import KINDS, Action
+from .instance import Instance
+
+
+def subsidy_by_month(instance: Instance) -> np.ndarray:
+    """Block subsidy in each plan month: halved once for every halving on or before it."""
+    p, b = instance.plan, instance.bitcoin
+    months = p.start + np.arange(p.months)
+    halvings = np.array(sorted(b.halvings), dtype=np.int64)
+    count = np.searchsorted(halvings, months, side="right")
+    return b.subsidy_btc * 0.5 ** count
+
+
+def _site_params(instance: Instance) -> SiteParams:
+    sites = instance.sites
+
+    def col(get, dtype=np.float64):
+        return np.array([get(s) for s in sites], dtype=dtype)
+
+    return SiteParams(
+        market=col(lambda s: instance.market_index(s.market), np.int64),
+        capacity_mw=col(lambda s: s.capacity_mw),
+        ownership=col(lambda s: s.ownership),
+        mines=col(lambda s: s.mining is not None, bool),
+        efficiency_j_per_th=col(lambda s: s.mining.efficiency_j_per_th if s.mining else 1.0),
+        opex_usd_per_mw_month=col(lambda s: s.mining.opex_usd_per_mw_month if s.mining else 0.0),
+        pue=col(lambda s: s.hpc.pue if s.hpc else 1.0),
+        capex_usd_per_mw=col(lambda s: s.hpc.capex_usd_per_mw if s.hpc else 0.0),
+        overrun_volatility=col(lambda s: s.hpc.capex_overrun_volatility if s.hpc else 0.0),
+        build_months=col(lambda s: s.hpc.build_months if s.hpc else 1, np.int64),
+        delay_months_mean=col(lambda s: s.hpc.delay_months_mean if s.hpc else 0.0),
+        sale_low=col(lambda s: s.sale.low_usd if s.sale else 0.0),
+        sale_mode=col(lambda s: s.sale.mode_usd if s.sale else 0.0),
+        sale_high=col(lambda s: s.sale.high_usd if s.sale else 0.0),
+        close_probability=col(lambda s: s.sale.close_probability if s.sale else 0.0),
+        months_to_close=col(lambda s: s.sale.months_to_close if s.sale else 0, np.int64),
+        acquire_cost=col(lambda s: s.acquire.cost_usd if s.acquire else 0.0),
+    )
+
+
+def _lease_params(instance: Instance) -> LeaseParams:
+    leases = instance.leases
+
+    def col(get, dtype=np.float64):
+        return np.array([get(le) for le in leases], dtype=dtype)
+
+    return LeaseParams(
+        rate_kw_month=col(lambda le: le.rate_kw_month),
+        escalator=col(lambda le: le.escalator),
+        tenor_months=col(lambda le: 12 * le.tenor_years, np.int64),
+        noi_margin=col(lambda le: le.noi_margin),
+        default_rate=col(lambda le: le.default_rate),
+        # the guarantee covers the whole lease; spread it over the MW it can hold
+        backstop_usd_per_mw=col(lambda le: le.backstop_usd / le.max_mw if le.max_mw > 0 else 0.0),
+        renewal_probability=col(lambda le: le.renewal_probability),
+        relet_months=col(lambda le: le.relet_months, np.int64),
+    )
+
+
+def engine_inputs(instance: Instance, actions: Sequence[Action]) -> EngineInputs:
+    """The scenario engine's view of an instance and a list of actions."""
+    p, b, h = instance.plan, instance.bitcoin, instance.hpc_market
+    markets = instance.markets
+
+    def mcol(name, dtype=np.float64):
+        return np.array([getattr(m, name) for m in markets], dtype=dtype)
+
+    site_index = {s.id: i for i, s in enumerate(instance.sites)}
+    lease_index = {le.id: i for i, le in enumerate(instance.leases)}
+    return EngineInputs(
+        horizon=Horizon(
+            months=p.months,
+            first_calendar_month=p.start % 12,
+            discount_rate=p.discount_rate,
+            hours_per_month=p.hours_per_month,
+            seed=p.seed,
+            tv_hpc=p.terminal_multiple.hpc,
+            tv_mining=p.terminal_multiple.mining,
+        ),
+        power=PowerParams(
+            mean_price=mcol("mean_price"),
+            volatility=mcol("volatility"),
+            mean_reversion=mcol("mean_reversion"),
+            seasonal_amplitude=mcol("seasonal_amplitude"),
+            seasonal_peak_month=mcol("seasonal_peak_month", np.int64),
+            hourly_volatility=mcol("hourly_volatility"),
+            spike_probability=mcol("spike_probability"),
+            spike_price=mcol("spike_price"),
+            price_cap=mcol("price_cap"),
+        ),
+        bitcoin=BitcoinParams(
+            price_usd=b.price_usd,
+            drift=b.drift,
+            volatility=b.volatility,
+            hashrate_ehs=b.network_hashrate_ehs,
+            hashrate_growth=b.hashrate_growth,
+            fees_btc=b.fees_btc_per_block,
+            hashrate_price_elasticity=b.hashrate_price_elasticity,
+            subsidy_btc=subsidy_by_month(instance),
+        ),
+        rent=RentParams(rate_kw_month=h.rate_kw_month, volatility=h.volatility, drift=h.drift,
+                        mean_reversion=h.mean_reversion),
+        sites=_site_params(instance),
+        leases=_lease_params(instance),
+        actions=ActionParams(
+            kind=np.array([KINDS.index(a.kind) for a in actions], dtype=np.int64),
+            site=np.array([site_index[a.site] for a in actions], dtype=np.int64),
+            lease=np.array([lease_index[a.lease] if a.lease else -1 for a in actions], dtype=np.int64),
+            start=np.array([a.start - p.start for a in actions], dtype=np.int64),
+        ),
+    )
+
+
+def value_actions(instance: Instance, actions: Sequence[Action], scenarios: int | None = None,
+                  seed: int | None = None, backend: str = "auto", chunk: int = 2048,
+                  progress: Callable[[int, int], None] | None = None) -> ValueTable:
+    """Value `actions` on the instance's scenarios (or `scenarios`, `seed` when given)."""
+    if seed is not None or scenarios is not None:
+        plan = replace(instance.plan,
+                       seed=instance.plan.seed if seed is None else seed,
+                       scenarios=instance.plan.scenarios if scenarios is None else scenarios)
+        instance = replace(instance, plan=plan)
+    be = get_backend(backend)
+    inputs = engine_inputs(instance, actions)
+    return _value_actions(inputs, instance.plan.scenarios, be.xp, be.name, chunk=chunk, progress=progress)

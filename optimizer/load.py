@@ -1,0 +1,119 @@
+"""Read a `schema = 1` TOML instance, validate it, and build the `Instance`.
+
+Validation happens on the raw dict (`optimizer.checks`) before any data class is
+built, so every problem in a file is reported at once and the builder below can
+trust its input. `python3 -m optimizer.load FILE` validates one file.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from .checks import SCHEMA, Field, run_checks
+from .errors import InstanceError
+from .instance import Instance, parse_month
+
+
+def load_instance(path: str | os.PathLike) -> Instance:
+    """Read, hash, parse and validate an instance file.
+
+    Raises InstanceError listing every problem found (a missing file, a TOML syntax
+    error, or all validation errors at once).
+    """
+    raw = _read(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InstanceError([f"{path}: not UTF-8 text ({e.reason} at byte {e.start})"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InstanceError([f"{path}: invalid TOML: {e}"]) from None
+    return parse_instance(data, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def parse_instance(data: dict, sha256: str = "") -> Instance:
+    """Validate a parsed TOML dict and build the Instance; raises InstanceError."""
+    errors = run_checks(data)
+    if errors:
+        raise InstanceError(errors)
+    fields = {k: f for k, f in SCHEMA.items() if k != "schema"}
+    return Instance(**_kwargs(data, fields), sha256=sha256)
+
+
+def validate_file(path: str | os.PathLike) -> list[str]:
+    """Every error in an instance file; [] when it is valid."""
+    try:
+        load_instance(path)
+    except InstanceError as e:
+        return e.errors
+    return []
+
+
+def validate_main(path: str) -> int:
+    """`wattfolio validate`: print OK and a summary (exit 0) or every error (exit 2)."""
+    try:
+        inst = load_instance(path)
+    except InstanceError as e:
+        for line in e.errors:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    print(f"OK: {path} ({len(inst.sites)} sites, {len(inst.leases)} leases, "
+          f"{len(inst.finance.instruments)} instruments)")
+    return 0
+
+
+def _read(path: str | os.PathLike) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InstanceError([f"{path}: no such file"]) from None
+    except IsADirectoryError:
+        raise InstanceError([f"{path}: is a directory, not an instance file"]) from None
+    except OSError as e:
+        raise InstanceError([f"{path}: cannot read ({e.strerror})"]) from None
+
+
+def _kwargs(table: Mapping[str, Any], fields: Mapping[str, Field]) -> dict[str, Any]:
+    """Constructor arguments for the keys present; absent ones take the class defaults."""
+    out: dict[str, Any] = {}
+    for key, f in fields.items():
+        if key in table:
+            out[key] = _convert(f, table[key])
+        elif f.fill:
+            out[key] = f.cls()
+    return out
+
+
+def _convert(f: Field, v: Any) -> Any:
+    if f.kind == "float":
+        return float(v)
+    if f.kind == "month":
+        return parse_month(v)
+    if f.kind == "month_list":
+        return tuple(parse_month(x) for x in v)
+    if f.kind == "str_list":
+        return tuple(v)
+    if f.kind == "table":
+        return f.cls(**_kwargs(v, f.fields))
+    if f.kind == "tables":
+        return tuple(f.cls(**_kwargs(x, f.fields)) for x in v)
+    if f.kind == "map":
+        return tuple(f.cls(id=k, **_kwargs(x, f.fields)) for k, x in v.items())
+    return v  # str, int
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: python3 -m optimizer.load INSTANCE.toml", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(validate_main(sys.argv[1]))
