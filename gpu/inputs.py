@@ -68,6 +68,7 @@ class SiteParams:
     mines: np.ndarray                  # bool: has a mining baseline
     efficiency_j_per_th: np.ndarray
     opex_usd_per_mw_month: np.ndarray
+    shutdown_after_loss_months: np.ndarray  # int: 0 = mines to the horizon whatever it earns
     pue: np.ndarray
     capex_usd_per_mw: np.ndarray
     overrun_volatility: np.ndarray

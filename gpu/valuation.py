@@ -68,7 +68,26 @@ def mining_margin(xp: ModuleType, inputs: EngineInputs, scen, hashprice):
             margin[here, :, m0:m1] = sums * scale
         opex = xp.asarray(s.opex_usd_per_mw_month[here], dtype=xp.float64)
         margin[here] -= opex[:, None, None]
+    patience = s.shutdown_after_loss_months[mining_sites]
+    if (patience > 0).any():
+        margin[mining_sites] = mothball(xp, margin[mining_sites], patience)
     return margin
+
+
+def mothball(xp: ModuleType, margin, patience: np.ndarray):
+    """Zero a fleet's margin from the month after `patience` consecutive losing months
+    (per site; 0 = never). The rule looks only backwards along the path, so it is a
+    policy an operator could follow, not hindsight."""
+    n_sites, _, n_months = margin.shape
+    limit = xp.asarray(np.where(patience > 0, patience, np.iinfo(np.int64).max), dtype=xp.int64)[:, None]
+    run = xp.zeros(margin.shape[:2], dtype=xp.int64)
+    stopped = xp.zeros(margin.shape[:2], dtype=bool)
+    out = margin.copy()
+    for m in range(n_months):  # a recursion in time, vectorised over sites and scenarios
+        out[:, :, m] = xp.where(stopped, 0.0, margin[:, :, m])
+        run = xp.where(margin[:, :, m] < 0, run + 1, 0)
+        stopped |= run >= limit
+    return out
 
 
 def _last_year(values, months: int):

@@ -157,6 +157,7 @@ SCHEMA: dict[str, Field] = {
         "mining": Field("table", required=False, cls=Mining, fields={
             "efficiency_j_per_th": _f(gt(0)),
             "opex_usd_per_mw_month": _f(ge(0)),
+            "shutdown_after_loss_months": _i(ge(0), required=False),
         }),
         "hpc": Field("table", required=False, cls=Hpc, fields={
             "max_mw": _f(gt(0)),

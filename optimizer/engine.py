@@ -50,6 +50,8 @@ def _site_params(instance: Instance) -> SiteParams:
         mines=col(lambda s: s.mining is not None, bool),
         efficiency_j_per_th=col(lambda s: s.mining.efficiency_j_per_th if s.mining else 1.0),
         opex_usd_per_mw_month=col(lambda s: s.mining.opex_usd_per_mw_month if s.mining else 0.0),
+        shutdown_after_loss_months=col(lambda s: s.mining.shutdown_after_loss_months if s.mining else 0,
+                                       np.int64),
         pue=col(lambda s: s.hpc.pue if s.hpc else 1.0),
         capex_usd_per_mw=col(lambda s: s.hpc.capex_usd_per_mw if s.hpc else 0.0),
         overrun_volatility=col(lambda s: s.hpc.capex_overrun_volatility if s.hpc else 0.0),

@@ -104,6 +104,10 @@ class HpcMarket:
 class Mining:
     efficiency_j_per_th: float
     opex_usd_per_mw_month: float
+    # An operator mothballs a fleet that keeps losing money: mining stops for good after
+    # this many consecutive months of negative margin (0: never stops). Without it a
+    # curtailed fleet would pay opex to the horizon and flatter every exit.
+    shutdown_after_loss_months: int = 3
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,150 @@
+"""`wattfolio` command line: validate, evaluate, plan, synth.
+
+Exit codes: 0 done; 2 bad input (instance, plan or arguments), nothing written;
+3 no plan meets the constraints (the message says which and by how much).
+Read downward from here to find where any number comes from:
+load (optimizer/load.py) -> catalog (optimizer/catalog.py) -> engine
+(optimizer/engine.py -> gpu/valuation.py) -> model and cuts (optimizer/solve.py) ->
+outputs (optimizer/plan_file.py).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from gpu.backend import BackendError
+
+from .errors import InstanceError, PlanError
+
+EXIT_BAD_INPUT = 2
+EXIT_INFEASIBLE = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad arguments already; keep its message, drop the usage dump."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32), got {text!r}") from None
+    if not 0 <= v < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32), got {text!r}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="wattfolio", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    v = sub.add_parser("validate", help="check an instance file; exit 0 or print every error and exit 2")
+    v.add_argument("instance")
+
+    def engine_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--scenarios", type=_positive_int, help="scenario count (default: the instance's)")
+        q.add_argument("--seed", type=_seed, help="random seed")
+        q.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto")
+        q.add_argument("--hours", type=_positive_int, metavar="H",
+                       help="sampled hours per scenario-month, 1..730 (default: the instance's)")
+        q.add_argument("--chunk", type=_positive_int, default=2048, help="scenarios per chunk (results do not depend on it)")
+
+    e = sub.add_parser("evaluate", help="value a plan on scenarios and print its risk statistics")
+    e.add_argument("instance")
+    e.add_argument("--plan", required=True, help="plan.json (decisions and financing)")
+    engine_args(e)
+    e.add_argument("--json", action="store_true", help="print the stats as JSON")
+    e.add_argument("--samples", metavar="FILE.npy", help="write per-scenario NPVs here")
+
+    pl = sub.add_parser("plan", help="choose actions and funding: the MIP with CVaR cuts")
+    pl.add_argument("instance")
+    pl.add_argument("--out", required=True, help="output folder")
+    engine_args(pl)
+    pl.add_argument("--time-limit", type=_positive_float, metavar="SEC", help="solver time limit")
+    pl.add_argument("--gap", type=_positive_float, default=1e-4, help="relative MIP gap (default 1e-4)")
+
+    s = sub.add_parser("synth", help="write a synthetic N-site instance (for benchmarks)")
+    s.add_argument("--sites", type=_positive_int, required=True)
+    s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("--scenarios", type=_positive_int, default=1000)
+    s.add_argument("--out", help="file to write (default: stdout)")
+    return p
+
+
+def _load(path: str, hours: int | None = None):
+    from dataclasses import replace
+
+    from .load import load_instance
+
+    inst = load_instance(path)
+    if hours is not None:
+        if hours > 730:
+            raise InstanceError([f"--hours: must be in 1..730, got {hours}"])
+        inst = replace(inst, plan=replace(inst.plan, hours_per_month=hours))
+    return inst
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "validate":
+            from .load import validate_main
+            return validate_main(args.instance)
+        if args.command == "synth":
+            return _synth(args)
+        if args.command == "evaluate":
+            from .commands import evaluate_command
+            return evaluate_command(args, _load(args.instance, args.hours))
+        if args.command == "plan":
+            from .commands import plan_command
+            return plan_command(args, _load(args.instance, args.hours))
+    except (InstanceError, PlanError) as err:
+        for line in err.errors:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BackendError as err:  # --backend cupy without a CUDA device
+        print(f"error: --backend: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def _synth(args) -> int:
+    from .outputs import write_file
+    from .synth import synth_toml
+
+    text = synth_toml(args.sites, args.seed, scenarios=args.scenarios)
+    if args.out:
+        write_file(args.out, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

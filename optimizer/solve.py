@@ -1,0 +1,201 @@
+"""The solve loop: pick the mode the instance's risk settings ask for, run it, and explain
+an impossible plan (cash, an unreachable CVaR floor, contradictory fixes) in words.
+
+Modes: no risk term -> one MIP solve; `risk.cvar_floor_usd` only -> Künzi-Bay & Mayer
+floor cuts; `risk.weight` > 0 (with or without a floor) -> the epigraph loop with a
+stabilised cut pool. See `optimizer.cvar_cuts` for why and for the certificates.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gpu.backend import to_host
+from gpu.value_table import ValueTable
+
+from .catalog import Action
+from .cvar_cuts import CutEngine, LoopResult, floor_loop, weight_loop
+from .instance import Instance, month_str
+from .model import PlanModel, relative_gap
+
+CASH_TOL_USD = 1.0
+
+
+class PlanInfeasible(RuntimeError):
+    """No plan satisfies the instance. `reason` is "cash", "cvar_floor", "fixes" or
+    "no_solution"; the other attributes carry the numbers the message quotes."""
+
+    def __init__(self, message: str, *, reason: str, month: int | None = None,
+                 shortfall_usd: float | None = None, floor_usd: float | None = None,
+                 best_cvar_usd: float | None = None, alpha: float | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.month = month
+        self.shortfall_usd = shortfall_usd
+        self.floor_usd = floor_usd
+        self.best_cvar_usd = best_cvar_usd
+        self.alpha = alpha
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A user's constraint on the catalog: take (or, with forbid, never take) an action of
+    `kind` at `site`, at `start` if given. A fix without a start means at least one of
+    the matching actions is taken."""
+
+    site: str
+    kind: str
+    start: int | None = None
+    forbid: bool = False
+
+    def matches(self, a: Action) -> bool:
+        return a.site == self.site and a.kind == self.kind and (
+            self.start is None or a.start == self.start)
+
+    def __str__(self) -> str:
+        when = f"@{month_str(self.start)}" if self.start is not None else ""
+        return f"{'forbid' if self.forbid else 'fix'} {self.site}={self.kind}{when}"
+
+
+@dataclass
+class Solution:
+    quantities: np.ndarray                          # (A,) MW for converts, 0/1 otherwise
+    draws: list[tuple[str, float, int]]             # (instrument id, amount_usd, absolute month)
+    status: str                                     # optimal | time_limit
+    gap: float
+    seconds: float
+    rounds: list[dict] = field(default_factory=list)
+    cuts: int = 0
+    objective: float = math.nan                     # (1-w) E[NPV] + w CVaR, USD
+    financing_cost_usd: float = 0.0
+    npv_samples: np.ndarray | None = None           # host (S,), net of financing
+    method: str = ""
+    bound: float = math.nan                         # certified upper bound, USD
+
+
+def apply_fixes(pm: PlanModel, fixes: Sequence[Fix] | None) -> None:
+    """Apply --fix / --forbid to a model; a fix matching nothing is an error."""
+    for f in fixes or ():
+        idx = [a.index for a in pm.actions if f.matches(a)]
+        if not idx:
+            raise ValueError(f"{f}: no candidate action matches")
+        if f.forbid:
+            pm.forbid_actions(f.matches)
+        elif len(idx) == 1:
+            pm.fix_actions(f.matches)
+        else:
+            pm.require_any(idx)
+
+
+def _deadline(time_limit: float | None) -> float | None:
+    return None if time_limit is None else time.perf_counter() + time_limit
+
+
+def diagnose_infeasible(instance: Instance, actions: Sequence[Action], vt: ValueTable,
+                        fixes: Sequence[Fix] | None = None) -> PlanInfeasible:
+    """Why the plan MIP (without CVaR) has no solution: an elastic model with a cash
+    slack per month, minimising their sum, names the first month that stays short."""
+    pm = PlanModel(instance, actions, vt, elastic_cash=True)
+    apply_fixes(pm, fixes)
+    out = pm.solve(None, 1e-6)
+    if out.has_solution:
+        slack = pm.slack_usd()
+        short = np.flatnonzero(slack > CASH_TOL_USD)
+        if short.size:
+            j = int(short[0])
+            month = instance.plan.start + j
+            return PlanInfeasible(
+                f"cash falls below finance.min_cash_usd = {instance.finance.min_cash_usd:,.0f} in "
+                f"{month_str(month)} even with every instrument drawn: short by {slack[j]:,.0f}",
+                reason="cash", month=month, shortfall_usd=float(slack[j]))
+    listed = ", ".join(str(f) for f in fixes or ())
+    if listed:
+        return PlanInfeasible(f"no plan satisfies the fixes together: {listed}", reason="fixes")
+    return PlanInfeasible("the plan model has no feasible solution", reason="no_solution")
+
+
+def max_cvar(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
+             alpha: float, gap: float = 1e-4, fixes: Sequence[Fix] | None = None,
+             deadline: float | None = None) -> LoopResult:
+    """The best CVaR_alpha any plan reaches (the weight-mode loop at w = 1)."""
+    pm = PlanModel(instance, actions, vt, weight=1.0)
+    apply_fixes(pm, fixes)
+    return weight_loop(pm, alpha, None, gap=gap, deadline=deadline)
+
+
+def _unreachable(instance: Instance, actions: Sequence[Action], vt: ValueTable,
+                 fixes: Sequence[Fix] | None, gap: float) -> PlanInfeasible:
+    alpha, floor = instance.risk.alpha, instance.risk.cvar_floor_usd
+    best = max_cvar(instance, actions, vt, alpha=alpha, gap=gap, fixes=fixes)
+    reach = best.best.cvar if best.best is not None else math.nan
+    return PlanInfeasible(
+        f"risk.cvar_floor_usd = {floor:,.0f} is unreachable: the best CVaR_{alpha:g} any plan "
+        f"reaches is {reach:,.0f}", reason="cvar_floor", floor_usd=floor, best_cvar_usd=reach,
+        alpha=alpha)
+
+
+def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
+          time_limit: float | None = None, gap: float = 1e-4,
+          progress: Callable[[str], None] | None = None,
+          fixes: Sequence[Fix] | None = None, weight_method: str = "pool") -> Solution:
+    """Choose actions and financing for the instance's objective and risk limits.
+
+    Returns the best plan with status "optimal" (within `gap`) or "time_limit" (with its
+    certified gap). Raises PlanInfeasible when no plan exists or none was found in time.
+    """
+    t0 = time.perf_counter()
+    deadline = _deadline(time_limit)
+    risk = instance.risk
+    alpha, w, floor = risk.alpha, float(risk.weight or 0.0), risk.cvar_floor_usd
+    pm = PlanModel(instance, actions, vt, weight=w)
+    apply_fixes(pm, fixes)
+
+    if w > 0:
+        res = weight_loop(pm, alpha, floor, gap=gap, deadline=deadline, method=weight_method,
+                          progress=progress)
+    elif floor is not None:
+        res = floor_loop(pm, alpha, floor, gap=gap, deadline=deadline, progress=progress)
+    else:
+        res = _plain(pm, alpha, gap, deadline, progress)
+
+    if res.best is None:
+        if res.status == "infeasible":
+            if res.first_round_infeasible:
+                raise diagnose_infeasible(instance, actions, vt, fixes)
+            raise _unreachable(instance, actions, vt, fixes, gap)
+        raise PlanInfeasible(
+            f"no feasible plan found within the time limit ({time_limit} s)"
+            if res.status in ("time_limit", "no_solution") and time_limit is not None
+            else "the solver returned no feasible plan", reason="no_solution")
+
+    best = res.best
+    fin = pm.financing_cost(best.draws)
+    draws = [(d.instrument, float(amt), d.month)
+             for d, amt in zip(pm.draws, best.draws) if amt > 0.5]
+    return Solution(
+        quantities=best.q, draws=draws,
+        status="optimal" if res.status == "optimal" else "time_limit",
+        gap=res.gap, seconds=time.perf_counter() - t0, rounds=res.rounds, cuts=res.cuts,
+        objective=best.objective, financing_cost_usd=fin,
+        npv_samples=to_host(best.values), method=res.method, bound=res.bound)
+
+
+def _plain(pm: PlanModel, alpha: float, gap: float, deadline: float | None,
+           progress: Callable[[str], None] | None) -> LoopResult:
+    """No risk term: one MIP solve for E[NPV]."""
+    out = pm.solve(None if deadline is None else max(deadline - time.perf_counter(), 0.0), gap)
+    rounds = [{"round": 1, "phase": "mip", "seconds": out.seconds, "mip_seconds": out.seconds,
+               "objective": out.objective, "cvar": math.nan, "cuts": 0}]
+    if out.status == "infeasible" or not out.has_solution:
+        return LoopResult("infeasible" if out.status == "infeasible" else "no_solution", None,
+                          math.nan, math.nan, rounds, 0, "mip", first_round_infeasible=True)
+    ev = CutEngine(pm, alpha, None).evaluate(pm.quantities(), pm.draw_amounts())
+    rounds[0]["cvar"] = ev.cvar
+    if progress is not None:
+        progress(f"round 1 mip {out.seconds:.2f}s  E[NPV] {ev.expected:,.0f}  CVaR {ev.cvar:,.0f}")
+    return LoopResult("optimal" if out.status == "optimal" else "time_limit", ev, out.bound,
+                      relative_gap(ev.objective, out.bound), rounds, 0, "mip")
