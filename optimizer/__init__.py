@@ -1,1 +1,7 @@
-"""wattfolio's planning side: instances, actions, the MIP, CVaR cuts, CLI and report."""
+"""wattfolio's planning side: instances, actions, the MIP, CVaR cuts, CLI and report.
+
+`optimizer.plan(...)` and `optimizer.evaluate(...)` are the Python API (optimizer/api.py).
+"""
+from .api import evaluate, plan
+
+__all__ = ["plan", "evaluate"]

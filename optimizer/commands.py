@@ -36,19 +36,21 @@ def _chunk_reporter(progress: Progress, label: str, total: int) -> Callable[[int
 
 
 def money(v: float) -> str:
-    """$ in millions, signed, for tables."""
-    return f"{v / 1e6:,.1f}M"
+    """Dollars for tables: -$54.4M, $1,234.5M, $812k."""
+    sign = "-" if v < 0 else ""
+    a = abs(v)
+    return f"{sign}${a / 1e6:,.1f}M" if a >= 1e5 else f"{sign}${a / 1e3:,.0f}k"
 
 
 def stats_table(stats: dict, title: str) -> Table:
     t = Table(title=title, show_header=False, title_justify="left")
     t.add_column("statistic")
     t.add_column("value", justify="right")
-    t.add_row("Expected NPV", f"${money(stats['expected_npv_usd'])} (s.e. {money(stats['expected_npv_se_usd'])})")
-    t.add_row(f"CVaR {stats['alpha']:.0%} (mean of worst {1 - stats['alpha']:.0%})", f"${money(stats['cvar_usd'])}")
+    t.add_row("Expected NPV", f"{money(stats['expected_npv_usd'])} (s.e. {money(stats['expected_npv_se_usd'])})")
+    t.add_row(f"CVaR {stats['alpha']:.0%} (mean of worst {1 - stats['alpha']:.0%})", f"{money(stats['cvar_usd'])}")
     t.add_row("P(NPV < 0)", f"{stats['prob_loss']:.1%}")
     for k, v in stats["npv_quantiles_usd"].items():
-        t.add_row(f"NPV {k}", f"${money(v)}")
+        t.add_row(f"NPV {k}", f"{money(v)}")
     return t
 
 
@@ -78,7 +80,7 @@ def evaluate_command(args, instance: Instance) -> int:
     out.print(f"Plan {args.plan} on {instance.plan.name}: {len(spec.actions)} decisions, "
               f"{len(spec.financing)} draws")
     out.print(f"{ev.scenarios:,} scenarios, seed {ev.seed}{in_sample}, backend {ev.backend}, "
-              f"{instance.plan.hours_per_month} h/month sampled; financing cost ${money(ev.financing_cost_usd)}")
+              f"{instance.plan.hours_per_month} h/month sampled; financing cost {money(ev.financing_cost_usd)}")
     out.print(stats_table(ev.stats, "Plan NPV (baseline + actions - financing cost)"))
     return 0
 
@@ -128,7 +130,7 @@ def print_plan_summary(result: PlanResult, out_dir: str) -> None:
         for c in ("instrument", "amount", "start"):
             f.add_column(c)
         for d in doc["financing"]:
-            f.add_row(d["instrument"], f"${money(d['amount_usd'])}", d["start"])
+            f.add_row(d["instrument"], f"{money(d['amount_usd'])}", d["start"])
         out.print(f)
     out.print(stats_table(doc["stats"], "Plan NPV (baseline + actions - financing cost), in-sample"))
     out.print(f"wrote {out_dir}/plan.json, decisions.csv, npv_samples.npy")

@@ -141,8 +141,10 @@ def engine_inputs(instance: Instance, actions: Sequence[Action]) -> EngineInputs
 
 def value_actions(instance: Instance, actions: Sequence[Action], scenarios: int | None = None,
                   seed: int | None = None, backend: str = "auto", chunk: int = 2048,
-                  progress: Callable[[int, int], None] | None = None) -> ValueTable:
-    """Value `actions` on the instance's scenarios (or `scenarios`, `seed` when given)."""
+                  progress: Callable[[int, int], None] | None = None,
+                  plan_quantities: Sequence[float] | None = None) -> ValueTable:
+    """Value `actions` on the instance's scenarios (or `scenarios`, `seed` when given);
+    with `plan_quantities`, also the per-scenario monthly cash of that plan."""
     if seed is not None or scenarios is not None:
         plan = replace(instance.plan,
                        seed=instance.plan.seed if seed is None else seed,
@@ -150,4 +152,5 @@ def value_actions(instance: Instance, actions: Sequence[Action], scenarios: int 
         instance = replace(instance, plan=plan)
     be = get_backend(backend)
     inputs = engine_inputs(instance, actions)
-    return _value_actions(inputs, instance.plan.scenarios, be.xp, be.name, chunk=chunk, progress=progress)
+    return _value_actions(inputs, instance.plan.scenarios, be.xp, be.name, chunk=chunk, progress=progress,
+                           plan_quantities=None if plan_quantities is None else np.asarray(plan_quantities))

@@ -33,6 +33,7 @@ class Evaluation:
     scenarios: int
     backend: str
     financing_cost_usd: float
+    cash_balance: np.ndarray | None = None  # (S, M) cash at each month's end, when asked
 
 
 def plan_samples(vt: ValueTable, rows: Sequence[int], quantities: Sequence[float],
@@ -48,14 +49,22 @@ def plan_samples(vt: ValueTable, rows: Sequence[int], quantities: Sequence[float
 
 def evaluate_spec(instance: Instance, spec: PlanSpec, *, scenarios: int | None = None,
                   seed: int | None = None, backend: str = "auto", chunk: int = 2048,
-                  progress: Callable[[int, int], None] | None = None) -> Evaluation:
+                  progress: Callable[[int, int], None] | None = None,
+                  cash_balance: bool = False) -> Evaluation:
     """Value a plan's decisions and financing on `scenarios` scenarios of `seed`
-    (defaults: the instance's count, and an out-of-sample seed)."""
+    (defaults: the instance's count, and an out-of-sample seed). With `cash_balance`,
+    also the company's cash at each month's end in every scenario: opening cash plus
+    the plan's operating cash plus the financing's cash."""
     scenarios = instance.plan.scenarios if scenarios is None else scenarios
     seed = instance.plan.seed + OUT_OF_SAMPLE_SEED_OFFSET if seed is None else seed
     vt = value_actions(instance, spec.actions, scenarios=scenarios, seed=seed,
-                       backend=backend, chunk=chunk, progress=progress)
-    cost, _ = financing_cost_and_cash(instance, spec.financing)
+                       backend=backend, chunk=chunk, progress=progress,
+                       plan_quantities=spec.quantities if cash_balance else None)
+    cost, fin_cash = financing_cost_and_cash(instance, spec.financing)
     samples = plan_samples(vt, range(len(spec.actions)), spec.quantities, cost)
+    balance = None
+    if cash_balance:
+        balance = instance.finance.cash_usd + np.cumsum(vt.plan_cash + fin_cash[None, :], axis=1)
     return Evaluation(samples=samples, stats=summary(samples, instance.risk.alpha), seed=seed,
-                      scenarios=scenarios, backend=vt.backend, financing_cost_usd=cost)
+                      scenarios=scenarios, backend=vt.backend, financing_cost_usd=cost,
+                      cash_balance=balance)

@@ -1,0 +1,119 @@
+"""The command line as a user meets it: exit codes, messages, outputs written whole."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpu.backend import cuda_available
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "instances" / "tiny.toml")
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "optimizer.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_validate_ok_and_bad(tmp_path):
+    ok = run("validate", TINY)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK:")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(Path(TINY).read_text().replace("capex_usd_per_mw = ", "capex_usd_per_mw = -", 1))
+    r = run("validate", str(bad))
+    assert r.returncode == 2
+    assert "capex_usd_per_mw: must be > 0, got -" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_plan(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    r = run("plan", TINY, "--out", str(out), "--scenarios", "400", "--seed", "11")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_plan_writes_everything(tiny_plan):
+    doc = json.loads((tiny_plan / "plan.json").read_text())
+    for key in ("schema", "instance_sha256", "decisions", "financing", "stats", "solver",
+                "scenarios", "seed", "backend", "versions"):
+        assert key in doc
+    assert doc["scenarios"] == 400 and doc["seed"] == 11
+    samples = np.load(tiny_plan / "npv_samples.npy")
+    assert samples.shape == (400,)
+    assert doc["stats"]["expected_npv_usd"] == pytest.approx(samples.mean(), rel=1e-12)
+    csv = (tiny_plan / "decisions.csv").read_text().splitlines()
+    assert csv[0].startswith("site,action,start,mw,lease")
+    assert len(csv) == 1 + len(doc["decisions"])
+    assert not [p for p in tiny_plan.iterdir() if p.name.startswith(".wattfolio-")]
+
+
+def test_evaluate_reproduces_in_sample_stats_exactly(tiny_plan, tmp_path):
+    doc = json.loads((tiny_plan / "plan.json").read_text())
+    samples = tmp_path / "s.npy"
+    r = run("evaluate", TINY, "--plan", str(tiny_plan / "plan.json"), "--seed", "11",
+            "--scenarios", "400", "--json", "--samples", str(samples))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["stats"] == doc["stats"]
+    assert np.array_equal(np.load(samples), np.load(tiny_plan / "npv_samples.npy"))
+
+
+def test_evaluate_default_seed_is_out_of_sample(tiny_plan):
+    doc = json.loads((tiny_plan / "plan.json").read_text())
+    r = run("evaluate", TINY, "--plan", str(tiny_plan / "plan.json"), "--scenarios", "400", "--json")
+    out = json.loads(r.stdout)
+    assert out["seed"] != doc["seed"]
+    assert out["stats"]["expected_npv_usd"] != doc["stats"]["expected_npv_usd"]
+    # same plan, fresh scenarios: the means agree within their standard errors
+    a, b = out["stats"], doc["stats"]
+    se = (a["expected_npv_se_usd"] ** 2 + b["expected_npv_se_usd"] ** 2) ** 0.5
+    assert abs(a["expected_npv_usd"] - b["expected_npv_usd"]) < 5 * se
+
+
+def test_bad_plan_exits_2_and_writes_nothing(tmp_path):
+    plan = tmp_path / "p.json"
+    plan.write_text(json.dumps({"schema": 1, "decisions": [
+        {"site": "nowhere", "action": "sell", "start": "2026-01"}], "financing": []}))
+    samples = tmp_path / "s.npy"
+    r = run("evaluate", TINY, "--plan", str(plan), "--samples", str(samples))
+    assert r.returncode == 2
+    assert "decisions[0].site: unknown site 'nowhere'" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not samples.exists()
+
+
+def test_bad_arguments_exit_2():
+    r = run("evaluate", TINY, "--plan", "x.json", "--scenarios", "-5")
+    assert r.returncode == 2 and "--scenarios" in r.stderr and "-5" in r.stderr
+    r = run("plan", TINY, "--out", "/tmp/never", "--hours", "1000")
+    assert r.returncode == 2 and "--hours: must be in 1..730, got 1000" in r.stderr
+
+
+@pytest.mark.skipif(cuda_available(), reason="checks the message given when CUDA is absent")
+def test_cupy_backend_without_cuda_exits_2(tiny_plan):
+    r = run("evaluate", TINY, "--plan", str(tiny_plan / "plan.json"), "--backend", "cupy")
+    assert r.returncode == 2 and "cupy" in r.stderr.lower() and "Traceback" not in r.stderr
+
+
+def test_unreachable_floor_exits_3(tmp_path):
+    text = Path(TINY).read_text()
+    inst = tmp_path / "tight.toml"
+    assert "[risk]" in text
+    inst.write_text(text.replace("[risk]", "[risk]\ncvar_floor_usd = 1e12", 1))
+    out = tmp_path / "out"
+    r = run("plan", str(inst), "--out", str(out), "--scenarios", "200")
+    assert r.returncode == 3
+    assert "unreachable" in r.stdout + r.stderr
+    assert not (out / "plan.json").exists()
+
+
+def test_synth_writes_valid_instance(tmp_path):
+    f = tmp_path / "s.toml"
+    assert run("synth", "--sites", "5", "--seed", "3", "--out", str(f)).returncode == 0
+    assert run("validate", str(f)).returncode == 0
