@@ -76,6 +76,10 @@ def hourly_margin_sums(xp: ModuleType, seed: int, scen, month0: int, level, reve
     One Philox call serves two hours: two uniforms feed Box–Muller, two decide spikes.
     Returns (n_sites, c, mb) float64.
     """
+    if xp.__name__ == "cupy":
+        from .hourly_kernel import hourly_margin_sums_fused  # noqa: PLC0415
+        return hourly_margin_sums_fused(xp, seed, scen, month0, level, revenue, power, k, hours,
+                                        POWER_HOURS + k)
     c, mb = level.shape
     pairs = (hours + 1) // 2
     m = xp.arange(month0, month0 + mb, dtype=xp.int64)
@@ -130,6 +134,7 @@ def rent_path(xp: ModuleType, seed: int, scen, horizon: Horizon, rent: RentParam
     z = monthly_normals(xp, seed, scen, horizon.months, RENT)
     z[:, 0] = 0.0  # today's rent is known
     x, var = ou_path(xp, z, rent.mean_reversion, rent.volatility)
+    var = xp.concatenate((xp.zeros(1, dtype=var.dtype), var[:-1]))  # z[:, 0] = 0: month m has seen m shocks
     t = xp.arange(horizon.months, dtype=xp.float64) / 12.0
     return rent.rate_kw_month * xp.exp(rent.drift * t[None, :] + x - 0.5 * var[None, :])
 

@@ -29,11 +29,17 @@ from .factors import (
 from .inputs import ACQUIRE, CONVERT, SELL, EngineInputs
 from .value_table import ValueTable
 
-# Elements of a float64 (actions x scenarios x months) block: ~16 MB, cache-friendly
-# on a CPU and small enough that a GPU chunk of many scenarios still fits.
-BLOCK_ELEMENTS = 1 << 21
-# float32 elements of an hourly (scenarios x months x hour-pairs) block.
+# Elements of a float64 (actions x scenarios x months) block: ~16 MB is cache-friendly
+# on a CPU; a GPU wants few, large launches (~256 MB a temporary, a dozen live at once).
+BLOCK_ELEMENTS = {"numpy": 1 << 21, "cupy": 1 << 25}
+# float32 elements of an hourly (scenarios x months x hour-pairs) block (array path).
 HOUR_ELEMENTS = 1 << 21
+# Scenarios per chunk when the caller does not say: results never depend on it.
+DEFAULT_CHUNK = {"numpy": 2048, "cupy": 32768}
+
+
+def default_chunk(xp: ModuleType) -> int:
+    return DEFAULT_CHUNK.get(xp.__name__, 2048)
 
 
 def discount_factors(xp: ModuleType, months: int, rate: float):
@@ -54,7 +60,10 @@ def mining_margin(xp: ModuleType, inputs: EngineInputs, scen, hashprice):
     hours = h.hours_per_month
     scale = HOURS_PER_MONTH / hours  # sampled hours stand for the whole month
     pairs = (hours + 1) // 2
-    mb = max(1, min(n_months, HOUR_ELEMENTS // max(1, c * pairs)))
+    # the fused GPU kernel keeps hours in registers, so it takes every month at once;
+    # the array path holds a (c, months, hour-pairs) block and needs it cache-sized
+    fused = xp.__name__ == "cupy"
+    mb = n_months if fused else max(1, min(n_months, HOUR_ELEMENTS // max(1, c * pairs)))
     for k in np.unique(s.market[mining_sites]):
         here = mining_sites[s.market[mining_sites] == k]
         level = power_levels(xp, h.seed, scen, h, p, int(k))
@@ -187,19 +196,27 @@ def acquire_flows(xp: ModuleType, inputs: EngineInputs, acts, c: int):
 
 
 def value_actions(inputs: EngineInputs, scenarios: int, xp: ModuleType, backend: str,
-                  chunk: int = 2048, progress: Callable[[int, int], None] | None = None) -> ValueTable:
+                  chunk: int | None = None, progress: Callable[[int, int], None] | None = None,
+                  plan_quantities: np.ndarray | None = None) -> ValueTable:
     """Value every action in `inputs.actions` on scenarios 0..scenarios-1.
 
     `chunk` scenarios are simulated at a time; the result does not depend on it.
-    `progress(done, total)` is called after each chunk.
+    `progress(done, total)` is called after each chunk. With `plan_quantities` (A,), the
+    table also carries `plan_cash` (S, M): the operating cash of the baseline plus those
+    quantities of each action, scenario by scenario (for the cash fan chart).
     """
     h = inputs.horizon
+    chunk = chunk or default_chunk(xp)
     n_act, n_months = inputs.actions.n, h.months
     disc, disc_end = discount_factors(xp, n_months, h.discount_rate)
     npv = xp.zeros((n_act, scenarios), dtype=xp.float64)
     baseline_npv = xp.zeros(scenarios, dtype=xp.float64)
     cash_sum = xp.zeros((n_act, n_months), dtype=xp.float64)
     baseline_cash_sum = xp.zeros(n_months, dtype=xp.float64)
+    plan_cash = None
+    if plan_quantities is not None:
+        weights = xp.asarray(plan_quantities, dtype=xp.float64)
+        plan_cash = xp.zeros((scenarios, n_months), dtype=xp.float64)
     s = inputs.sites
     kinds = inputs.actions.kind
     groups = [(CONVERT, np.flatnonzero(kinds == CONVERT)), (SELL, np.flatnonzero(kinds == SELL)),
@@ -220,8 +237,10 @@ def value_actions(inputs: EngineInputs, scenarios: int, xp: ModuleType, backend:
         base_tv = h.tv_mining * (gross[:, None] * xp.maximum(_last_year(margin, n_months), 0.0)).sum(axis=0)
         baseline_npv[s0:s1] = (base * disc).sum(axis=-1) + base_tv * disc_end
         baseline_cash_sum += base.sum(axis=0)
+        if plan_cash is not None:
+            plan_cash[s0:s1] = base
 
-        block = max(1, BLOCK_ELEMENTS // (c * n_months))
+        block = max(1, BLOCK_ELEMENTS.get(xp.__name__, BLOCK_ELEMENTS["numpy"]) // (c * n_months))
         for kind, idx in groups:
             for b0 in range(0, idx.size, block):
                 acts = idx[b0:b0 + block]
@@ -234,6 +253,8 @@ def value_actions(inputs: EngineInputs, scenarios: int, xp: ModuleType, backend:
                 rows = xp.asarray(acts)
                 npv[rows, s0:s1] = (cash * disc).sum(axis=-1) + tv * disc_end
                 cash_sum[rows] += cash.sum(axis=1)
+                if plan_cash is not None:
+                    plan_cash[s0:s1] += xp.tensordot(weights[rows], cash, axes=1)
         if progress is not None:
             progress(s1, scenarios)
 
@@ -244,4 +265,5 @@ def value_actions(inputs: EngineInputs, scenarios: int, xp: ModuleType, backend:
         baseline_cash=to_host(baseline_cash_sum) / scenarios,
         xp=xp,
         backend=backend,
+        plan_cash=None if plan_cash is None else to_host(plan_cash),
     )

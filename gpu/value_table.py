@@ -23,6 +23,7 @@ class ValueTable:
     baseline_cash: np.ndarray   # host (M,) float64
     xp: ModuleType              # numpy or cupy: the namespace npv lives in
     backend: str                # "numpy" | "cupy"
+    plan_cash: np.ndarray | None = None  # host (S, M): one plan's operating cash by scenario
 
     @property
     def n_actions(self) -> int:

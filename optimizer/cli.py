@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto")
         q.add_argument("--hours", type=_positive_int, metavar="H",
                        help="sampled hours per scenario-month, 1..730 (default: the instance's)")
-        q.add_argument("--chunk", type=_positive_int, default=2048, help="scenarios per chunk (results do not depend on it)")
+        q.add_argument("--chunk", type=_positive_int,
+                       help="scenarios per chunk (default 2048 on numpy, 32768 on cupy; results do not depend on it)")
 
     e = sub.add_parser("evaluate", help="value a plan on scenarios and print its risk statistics")
     e.add_argument("instance")

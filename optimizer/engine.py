@@ -140,7 +140,7 @@ def engine_inputs(instance: Instance, actions: Sequence[Action]) -> EngineInputs
 
 
 def value_actions(instance: Instance, actions: Sequence[Action], scenarios: int | None = None,
-                  seed: int | None = None, backend: str = "auto", chunk: int = 2048,
+                  seed: int | None = None, backend: str = "auto", chunk: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
                   plan_quantities: Sequence[float] | None = None) -> ValueTable:
     """Value `actions` on the instance's scenarios (or `scenarios`, `seed` when given);

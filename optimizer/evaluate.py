@@ -48,7 +48,7 @@ def plan_samples(vt: ValueTable, rows: Sequence[int], quantities: Sequence[float
 
 
 def evaluate_spec(instance: Instance, spec: PlanSpec, *, scenarios: int | None = None,
-                  seed: int | None = None, backend: str = "auto", chunk: int = 2048,
+                  seed: int | None = None, backend: str = "auto", chunk: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
                   cash_balance: bool = False) -> Evaluation:
     """Value a plan's decisions and financing on `scenarios` scenarios of `seed`

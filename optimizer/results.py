@@ -97,7 +97,7 @@ def clean_plan(actions: Sequence[Action], quantities: np.ndarray,
 
 
 def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int | None = None,
-                  backend: str = "auto", chunk: int = 2048, time_limit: float | None = None,
+                  backend: str = "auto", chunk: int | None = None, time_limit: float | None = None,
                   gap: float = 1e-4, fixes: Any = None,
                   valuation_progress: Callable[[int, int], None] | None = None,
                   solver_progress: Callable[[str], None] | None = None,
