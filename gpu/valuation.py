@@ -159,10 +159,11 @@ def convert_flows(xp: ModuleType, inputs: EngineInputs, acts, margin, rent, site
     remaining = base[..., 0] * (escalated_months(tenor2) - escalated_months(k2))
     cap = own[..., 0] * lease_col(ls.backstop_usd_per_mw)[..., 0]
     payout = xp.where(defaulted[..., 0], xp.minimum(cap, remaining), 0.0)
+    # the terminal multiple applies to recurring NOI, not to a one-off guarantee payment
+    tv = h.tv_hpc * _last_year(rent_cash, n_months)
     rent_cash += xp.where(m == default_month, payout[:, :, None], 0.0)
     cash += rent_cash
 
-    tv = h.tv_hpc * _last_year(rent_cash, n_months)
     tv -= h.tv_mining * own[..., 0] * site_col(s.pue)[..., 0] * xp.maximum(_last_year(margin[i], n_months), 0.0)
     return cash, tv
 

@@ -1,0 +1,322 @@
+"""Scenario-hours per second of the valuation, per array backend.
+
+    python3 benchmarks/scenario_throughput.py [--quick] [--backend numpy|cupy|all]
+
+Two measurements per configuration (scenarios x 144 months x hours_per_month):
+
+- ``value_actions``: the whole `optimizer.engine.value_actions` on a one-market instance
+  with one mining site and a few convert actions (bitcoin, power, rent, events, hourly
+  margins, action cash flows, NPVs);
+- ``mining_margin``: `gpu.valuation.mining_margin` alone (power levels + the hourly
+  curtailed margin, which dominates), over the same scenario chunks as value_actions.
+
+scenario-hours = scenarios x months x hours_per_month. On NumPy the full 730 hours are
+affordable only at 10^3 scenarios; larger counts sample fewer hours per month (the engine's
+`hours_per_month`, an unbiased estimate), which the table says. NumPy runs these kernels on
+one thread (elementwise ufuncs, no BLAS in the timed path), so its per-core figure is its
+throughput; the table also shows CPU time / wall time to back that up.
+
+Each configuration runs in a fresh worker process (`--worker`) so that its peak resident
+memory (ru_maxrss) is its own; device memory is CuPy's pool (used / total bytes, the pool
+keeps freed blocks, so total is the high-water mark). Timings are the median of repeats
+after one untimed warm-up. Results go to
+``benchmarks/results/scenario_throughput_<backend-or-device>[_quick].json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MONTHS = 144
+CHUNK = 2048
+RESULTS = ROOT / "benchmarks" / "results"
+
+# (scenarios, hours_per_month) per backend; --quick takes the first entries only
+NUMPY_CONFIGS = [(1_000, 730), (10_000, 96), (100_000, 24)]
+NUMPY_QUICK = [(1_000, 96), (10_000, 24)]
+CUPY_CONFIGS = [(1_000, 730), (10_000, 730), (100_000, 730)]
+CUPY_QUICK = [(1_000, 730), (10_000, 730)]
+
+TARGET_NUMPY_PER_CORE = 5e6
+TARGET_CUPY = 1e11
+TARGET_RATIO = 1000.0
+
+
+# ---------------------------------------------------------------------------------------
+# the instance
+
+
+def bench_instance(scenarios: int, hours: int):
+    from optimizer.catalog import Action
+    from optimizer.instance import (Bitcoin, Hpc, HpcMarket, Instance, Lease, Market, Mining,
+                                    Plan, Risk, Site, TerminalMultiple, parse_month)
+
+    start = parse_month("2026-01")
+    plan = Plan(name="bench", start=start, horizon_years=MONTHS // 12, decision_step_months=6,
+                discount_rate=0.10, scenarios=scenarios, seed=2026, hours_per_month=hours,
+                terminal_multiple=TerminalMultiple(hpc=10.0, mining=2.0))
+    btc = Bitcoin(price_usd=100_000.0, drift=0.1, volatility=0.55, network_hashrate_ehs=800.0,
+                  hashrate_growth=0.2, fees_btc_per_block=0.05, subsidy_btc=3.125,
+                  halvings=(parse_month("2028-04"), parse_month("2032-04"),
+                            parse_month("2036-04")),
+                  hashrate_price_elasticity=0.5)
+    hub = Market(id="ercot", mean_price=45.0, volatility=0.5, mean_reversion=2.0,
+                 seasonal_amplitude=0.2, seasonal_peak_month=8, hourly_volatility=0.45,
+                 spike_probability=0.01, spike_price=800.0, price_cap=5000.0)
+    site = Site(id="mine", market="ercot", status="operating", use="mining", capacity_mw=200.0,
+                mining=Mining(efficiency_j_per_th=18.0, opex_usd_per_mw_month=4000.0),
+                hpc=Hpc(max_mw=150.0, capex_usd_per_mw=9e6, capex_overrun_volatility=0.15,
+                        build_months=12, delay_months_mean=2.0, pue=1.3))
+    lease = Lease(id="L", tenant="T", sites=("mine",), max_mw=150.0, rate_kw_month=160.0,
+                  escalator=0.03, tenor_years=10, noi_margin=0.85, sign_by=start + 24,
+                  default_rate=0.02, renewal_probability=0.6, backstop_usd=200e6)
+    inst = Instance(plan=plan, risk=Risk(), bitcoin=btc, markets=(hub,),
+                    hpc_market=HpcMarket(rate_kw_month=150.0, volatility=0.15, drift=0.01),
+                    sites=(site,), leases=(lease,))
+    actions = [Action(index=j, site="mine", kind="convert", start=start + 6 * j, lease="L",
+                      max_units=150.0) for j in range(4)]
+    return inst, actions
+
+
+# ---------------------------------------------------------------------------------------
+# one configuration, in a worker process
+
+
+def _sync(xp) -> None:
+    if xp.__name__ == "cupy":
+        xp.cuda.Device().synchronize()
+
+
+def run_worker(backend: str, scenarios: int, hours: int, repeats: int) -> dict:
+    import numpy as np
+
+    from gpu.backend import get_backend
+    from gpu.factors import bitcoin_paths
+    from gpu.valuation import mining_margin
+    from optimizer.engine import engine_inputs, value_actions
+
+    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    be = get_backend(backend)
+    xp = be.xp
+    inst, actions = bench_instance(scenarios, hours)
+    sh = scenarios * MONTHS * hours
+    out: dict = {"backend": be.name, "scenarios": scenarios, "months": MONTHS,
+                 "hours_per_month": hours, "scenario_hours": sh, "chunk": CHUNK,
+                 "actions": len(actions), "repeats": repeats}
+
+    def time_it(fn):
+        fn()  # warm-up: kernel compilation, page faults, pool growth
+        _sync(xp)
+        walls, cpus = [], []
+        for _ in range(repeats):
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            _sync(xp)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+        return walls, cpus
+
+    def whole():
+        vt = value_actions(inst, actions, backend=be.name, chunk=CHUNK)
+        float(vt.npv.sum())  # forces the device work to finish
+
+    inputs = engine_inputs(inst, actions)
+    h = inputs.horizon
+
+    def margin_only():
+        for s0 in range(0, scenarios, CHUNK):
+            scen = xp.arange(s0, min(scenarios, s0 + CHUNK), dtype=xp.int64)
+            _, hashprice = bitcoin_paths(xp, h.seed, scen, h, inputs.bitcoin)
+            mining_margin(xp, inputs, scen, hashprice)
+
+    for name, fn in (("value_actions", whole), ("mining_margin", margin_only)):
+        walls, cpus = time_it(fn)
+        med = statistics.median(walls)
+        cpu = statistics.median(cpus)
+        out[name] = {"seconds": walls, "median_s": med, "scenario_hours_per_s": sh / med,
+                     "cpu_seconds": cpus, "median_cpu_s": cpu,
+                     # per core: CPU seconds, robust to other processes sharing the cores
+                     "scenario_hours_per_cpu_s": sh / cpu,
+                     "cpu_over_wall": statistics.median(c / w for c, w in zip(cpus, walls))}
+    ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    out["host_peak_rss_mib"] = ru / 1024.0
+    out["host_rss_before_mib"] = rss_start / 1024.0
+    if be.name == "cupy":
+        pool = xp.get_default_memory_pool()
+        out["device_pool_used_mib"] = pool.used_bytes() / 2**20
+        out["device_pool_total_mib"] = pool.total_bytes() / 2**20
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# machine info and the driver
+
+
+def machine_info(backend: str) -> dict:
+    import numpy as np
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpu_model": cpu, "cores": os.cpu_count(), "numpy": np.__version__,
+            "numpy_threads_note": "the NumPy kernels are elementwise ufuncs: one thread"}
+    if backend == "cupy":
+        import cupy
+
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = props["name"]
+        info.update(cupy=cupy.__version__,
+                    device=name.decode() if isinstance(name, bytes) else str(name),
+                    device_memory_gib=props["totalGlobalMem"] / 2**30,
+                    cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
+    return info
+
+
+def spawn(backend: str, scenarios: int, hours: int, repeats: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", backend, str(scenarios), str(hours), str(repeats)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if res.returncode != 0:
+        raise RuntimeError(f"worker {backend} {scenarios}x{hours} failed:\n{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def print_table(rows: list[dict], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("backend", "scenarios", "hours/month", "scen-hours", "value_actions s",
+                "scen-h/s (whole)", "mining_margin s", "scen-h/s (margin)", "per core-s (whole / margin)",
+                "cpu/wall (whole / margin)", "peak host MiB", "device pool MiB"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        va, mm = r["value_actions"], r["mining_margin"]
+        per_core = (f'{fmt(va["scenario_hours_per_cpu_s"])} / {fmt(mm["scenario_hours_per_cpu_s"])}'
+                    if r["backend"] == "numpy" else "-")
+        t.add_row(r["backend"], str(r["scenarios"]),
+                  f"{r['hours_per_month']}" + ("" if r["hours_per_month"] == 730 else " (sampled)"),
+                  fmt(r["scenario_hours"]), f"{va['median_s']:.3f}", fmt(va["scenario_hours_per_s"]),
+                  f"{mm['median_s']:.3f}", fmt(mm["scenario_hours_per_s"]), per_core,
+                  f"{va['cpu_over_wall']:.2f} / {mm['cpu_over_wall']:.2f}", f"{r['host_peak_rss_mib']:.0f}",
+                  f"{r.get('device_pool_total_mib', 0):.0f}" if r["backend"] == "cupy" else "-")
+    Console(width=200).print(t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller configurations, fewer repeats")
+    ap.add_argument("--backend", default="all", choices=("all", "numpy", "cupy"))
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--worker", nargs=4, metavar=("BACKEND", "S", "H", "REPEATS"),
+                    help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        b, s, hrs, rep = args.worker
+        print(json.dumps(run_worker(b, int(s), int(hrs), int(rep))))
+        return 0
+
+    from gpu.backend import cuda_available
+
+    backends = ["numpy"] if args.backend == "numpy" else (
+        ["cupy"] if args.backend == "cupy" else ["numpy"] + (["cupy"] if cuda_available() else []))
+    if "cupy" in backends and not cuda_available():
+        print("cupy: no CUDA device here", file=sys.stderr)
+        return 2
+    repeats = args.repeats or (2 if args.quick else 3)
+    np_cfg = NUMPY_QUICK if args.quick else NUMPY_CONFIGS
+    cp_cfg = CUPY_QUICK if args.quick else CUPY_CONFIGS
+
+    rows: list[dict] = []
+    for b in backends:
+        # the GPU also runs the NumPy configurations, so the ratio is measured like for like
+        cfgs = np_cfg if b == "numpy" else sorted(set(cp_cfg) | set(np_cfg))
+        for s, hrs in cfgs:
+            print(f"[{b}] {s} scenarios x {MONTHS} months x {hrs} hours ...", file=sys.stderr, flush=True)
+            rows.append(spawn(b, s, hrs, repeats))
+
+    ratios = []
+    for r in rows:
+        if r["backend"] != "cupy":
+            continue
+        for q in rows:
+            if q["backend"] == "numpy" and (q["scenarios"], q["hours_per_month"]) == (
+                    r["scenarios"], r["hours_per_month"]):
+                ratios.append({"scenarios": r["scenarios"], "hours_per_month": r["hours_per_month"],
+                               **{k: r[k]["scenario_hours_per_s"] / q[k]["scenario_hours_per_s"]
+                                  for k in ("value_actions", "mining_margin")}})
+
+    def best(backend: str, key: str) -> float:
+        vals = [r[key]["scenario_hours_per_s"] for r in rows if r["backend"] == backend]
+        return max(vals) if vals else float("nan")
+
+    def best_cpu(key: str) -> float:
+        vals = [r[key]["scenario_hours_per_cpu_s"] for r in rows if r["backend"] == "numpy"]
+        return max(vals) if vals else float("nan")
+
+    targets = {
+        "numpy_per_core_target": TARGET_NUMPY_PER_CORE,
+        "numpy_per_core_best_value_actions": best_cpu("value_actions"),
+        "numpy_per_core_best_mining_margin": best_cpu("mining_margin"),
+        "numpy_wall_best_value_actions": best("numpy", "value_actions"),
+    }
+    targets["numpy_per_core_met"] = targets["numpy_per_core_best_value_actions"] >= TARGET_NUMPY_PER_CORE
+    if "cupy" in backends:
+        targets.update(cupy_target=TARGET_CUPY, cupy_best_value_actions=best("cupy", "value_actions"),
+                       cupy_best_mining_margin=best("cupy", "mining_margin"),
+                       ratio_target=TARGET_RATIO,
+                       cupy_over_numpy_best=best("cupy", "value_actions") / best("numpy", "value_actions")
+                       if "numpy" in backends else None)
+        targets["cupy_met"] = targets["cupy_best_value_actions"] >= TARGET_CUPY
+
+    info = machine_info("cupy" if "cupy" in backends else "numpy")
+    print_table(rows, f"wattfolio scenario throughput ({MONTHS} months, chunk {CHUNK}; numpy is "
+                      "single-threaded: per core = scenario-hours per CPU second)")
+    for r in ratios:
+        print(f"cupy / numpy at {r['scenarios']} x {r['hours_per_month']} h: "
+              f"value_actions {r['value_actions']:.0f}x, mining_margin {r['mining_margin']:.0f}x")
+    for k, v in targets.items():
+        print(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}")
+
+    if "cupy" in backends:
+        tag = "cupy-" + re.sub(r"[^a-z0-9]+", "-", info["device"].lower()).strip("-")
+    else:
+        tag = "numpy"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"scenario_throughput_{tag}{'_quick' if args.quick else ''}.json"
+    doc = {"benchmark": "scenario_throughput", "quick": args.quick,
+           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "machine": info, "months": MONTHS, "chunk": CHUNK,
+           "scenario_hours": "scenarios x months x hours_per_month (sampled hours when < 730)",
+           "runs": rows, "ratios_same_config": ratios, "targets": targets}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    tmp.replace(path)
+    print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
