@@ -11,6 +11,8 @@ prices are float32. Conventions:
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Callable
 
@@ -196,75 +198,118 @@ def acquire_flows(xp: ModuleType, inputs: EngineInputs, acts, c: int):
     return cash, xp.zeros((len(acts), c), dtype=xp.float64)
 
 
+def _value_chunk(inputs: EngineInputs, xp: ModuleType, s0: int, s1: int, groups, disc, disc_end,
+                 out: dict, weights=None):
+    """Simulate scenarios s0..s1-1 and write their columns of the outputs; returns the
+    chunk's sums of cash (A, M) and baseline cash (M,), added up by the caller in chunk
+    order so that results do not depend on which thread ran which chunk."""
+    h, s = inputs.horizon, inputs.sites
+    n_months = h.months
+    scen = xp.arange(s0, s1, dtype=xp.int64)
+    c = s1 - s0
+    _, hashprice = bitcoin_paths(xp, h.seed, scen, h, inputs.bitcoin)
+    margin = mining_margin(xp, inputs, scen, hashprice)
+    rent = rent_path(xp, h.seed, scen, h, inputs.rent)
+    site_ev = site_events(xp, h.seed, scen, s)
+    lease_ev = lease_events(xp, h.seed, scen, inputs.leases)
+
+    gross = xp.asarray(s.ownership * s.capacity_mw * s.mines, dtype=xp.float64)
+    base = (gross[:, None, None] * margin).sum(axis=0)
+    base_tv = h.tv_mining * (gross[:, None] * xp.maximum(_last_year(margin, n_months), 0.0)).sum(axis=0)
+    out["baseline_npv"][s0:s1] = (base * disc).sum(axis=-1) + base_tv * disc_end
+    cash_part = xp.zeros((inputs.actions.n, n_months), dtype=xp.float64)
+    plan_cash = out.get("plan_cash")
+    if plan_cash is not None:
+        plan_cash[s0:s1] = base
+
+    block = max(1, BLOCK_ELEMENTS.get(xp.__name__, BLOCK_ELEMENTS["numpy"]) // (c * n_months))
+    for kind, idx in groups:
+        for b0 in range(0, idx.size, block):
+            acts = idx[b0:b0 + block]
+            if kind == CONVERT:
+                cash, tv = convert_flows(xp, inputs, acts, margin, rent, site_ev, lease_ev)
+            elif kind == SELL:
+                cash, tv = sell_flows(xp, inputs, acts, margin, site_ev)
+            else:
+                cash, tv = acquire_flows(xp, inputs, acts, c)
+            rows = xp.asarray(acts)
+            out["npv"][rows, s0:s1] = (cash * disc).sum(axis=-1) + tv * disc_end
+            cash_part[rows] = cash.sum(axis=1)
+            if plan_cash is not None:
+                plan_cash[s0:s1] += xp.tensordot(weights[rows], cash, axes=1)
+    return cash_part, base.sum(axis=0)
+
+
+def cpu_threads() -> int:
+    """Worker threads for the NumPy backend: NumPy releases the GIL inside its array
+    loops, so chunks on separate cores overlap. WATTFOLIO_THREADS overrides."""
+    env = os.environ.get("WATTFOLIO_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 def value_actions(inputs: EngineInputs, scenarios: int, xp: ModuleType, backend: str,
                   chunk: int | None = None, progress: Callable[[int, int], None] | None = None,
                   plan_quantities: np.ndarray | None = None) -> ValueTable:
     """Value every action in `inputs.actions` on scenarios 0..scenarios-1.
 
-    `chunk` scenarios are simulated at a time; the result does not depend on it.
-    `progress(done, total)` is called after each chunk. With `plan_quantities` (A,), the
-    table also carries `plan_cash` (S, M): the operating cash of the baseline plus those
-    quantities of each action, scenario by scenario (for the cash fan chart).
+    `chunk` scenarios are simulated at a time (on NumPy, several chunks at once on
+    separate threads); the result does not depend on it. `progress(done, total)` is
+    called after each chunk. With `plan_quantities` (A,), the table also carries
+    `plan_cash` (S, M): the operating cash of the baseline plus those quantities of each
+    action, scenario by scenario (for the cash fan chart).
     """
     h = inputs.horizon
     chunk = chunk or default_chunk(xp)
     n_act, n_months = inputs.actions.n, h.months
     disc, disc_end = discount_factors(xp, n_months, h.discount_rate)
-    npv = xp.zeros((n_act, scenarios), dtype=xp.float64)
-    baseline_npv = xp.zeros(scenarios, dtype=xp.float64)
-    cash_sum = xp.zeros((n_act, n_months), dtype=xp.float64)
-    baseline_cash_sum = xp.zeros(n_months, dtype=xp.float64)
-    plan_cash = None
+    out = {"npv": xp.zeros((n_act, scenarios), dtype=xp.float64),
+           "baseline_npv": xp.zeros(scenarios, dtype=xp.float64)}
+    weights = None
     if plan_quantities is not None:
         weights = xp.asarray(plan_quantities, dtype=xp.float64)
-        plan_cash = xp.zeros((scenarios, n_months), dtype=xp.float64)
-    s = inputs.sites
+        out["plan_cash"] = xp.zeros((scenarios, n_months), dtype=xp.float64)
     kinds = inputs.actions.kind
-    groups = [(CONVERT, np.flatnonzero(kinds == CONVERT)), (SELL, np.flatnonzero(kinds == SELL)),
-              (ACQUIRE, np.flatnonzero(kinds == ACQUIRE))]
+    groups = [(k, np.flatnonzero(kinds == k)) for k in (CONVERT, SELL, ACQUIRE)]
+    cash_sum = xp.zeros((n_act, n_months), dtype=xp.float64)
+    baseline_cash_sum = xp.zeros(n_months, dtype=xp.float64)
+    starts = list(range(0, scenarios, chunk))
 
-    for s0 in range(0, scenarios, chunk):
-        s1 = min(scenarios, s0 + chunk)
-        scen = xp.arange(s0, s1, dtype=xp.int64)
-        c = s1 - s0
-        _, hashprice = bitcoin_paths(xp, h.seed, scen, h, inputs.bitcoin)
-        margin = mining_margin(xp, inputs, scen, hashprice)
-        rent = rent_path(xp, h.seed, scen, h, inputs.rent)
-        site_ev = site_events(xp, h.seed, scen, s)
-        lease_ev = lease_events(xp, h.seed, scen, inputs.leases)
+    def run(s0: int):
+        return _value_chunk(inputs, xp, s0, min(scenarios, s0 + chunk), groups, disc, disc_end,
+                            out, weights)
 
-        gross = xp.asarray(s.ownership * s.capacity_mw * s.mines, dtype=xp.float64)
-        base = (gross[:, None, None] * margin).sum(axis=0)
-        base_tv = h.tv_mining * (gross[:, None] * xp.maximum(_last_year(margin, n_months), 0.0)).sum(axis=0)
-        baseline_npv[s0:s1] = (base * disc).sum(axis=-1) + base_tv * disc_end
-        baseline_cash_sum += base.sum(axis=0)
-        if plan_cash is not None:
-            plan_cash[s0:s1] = base
+    threads = cpu_threads() if xp.__name__ == "numpy" else 1
+    with ThreadPoolExecutor(max_workers=min(threads, len(starts))) if threads > 1 and len(starts) > 1 \
+            else _Serial() as pool:
+        for s0, (cash_part, base_part) in zip(starts, pool.map(run, starts)):
+            cash_sum += cash_part
+            baseline_cash_sum += base_part
+            if progress is not None:
+                progress(min(scenarios, s0 + chunk), scenarios)
 
-        block = max(1, BLOCK_ELEMENTS.get(xp.__name__, BLOCK_ELEMENTS["numpy"]) // (c * n_months))
-        for kind, idx in groups:
-            for b0 in range(0, idx.size, block):
-                acts = idx[b0:b0 + block]
-                if kind == CONVERT:
-                    cash, tv = convert_flows(xp, inputs, acts, margin, rent, site_ev, lease_ev)
-                elif kind == SELL:
-                    cash, tv = sell_flows(xp, inputs, acts, margin, site_ev)
-                else:
-                    cash, tv = acquire_flows(xp, inputs, acts, c)
-                rows = xp.asarray(acts)
-                npv[rows, s0:s1] = (cash * disc).sum(axis=-1) + tv * disc_end
-                cash_sum[rows] += cash.sum(axis=1)
-                if plan_cash is not None:
-                    plan_cash[s0:s1] += xp.tensordot(weights[rows], cash, axes=1)
-        if progress is not None:
-            progress(s1, scenarios)
-
+    plan_cash = out.get("plan_cash")
     return ValueTable(
-        npv=npv,
-        baseline_npv=baseline_npv,
+        npv=out["npv"],
+        baseline_npv=out["baseline_npv"],
         cash=to_host(cash_sum) / scenarios,
         baseline_cash=to_host(baseline_cash_sum) / scenarios,
         xp=xp,
         backend=backend,
         plan_cash=None if plan_cash is None else to_host(plan_cash),
     )
+
+
+class _Serial:
+    """A stand-in for an executor: map runs in the caller's thread, lazily."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def map(fn, items):
+        return (fn(i) for i in items)

@@ -14,6 +14,7 @@ two charts' clip paths and glyph definitions cannot collide.
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -22,7 +23,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MultipleLocator
+from matplotlib.ticker import Formatter, MultipleLocator
 
 # One palette for the page and its charts (report.py uses the same names in its CSS).
 INK = "#1f2933"
@@ -106,13 +107,37 @@ def money_axis(values: np.ndarray | Sequence[float]) -> tuple[float, str]:
     return (1e9, "B") if peak >= 1e9 else (1e6, "M")
 
 
-def _money_formatter(divisor: float, unit: str) -> FuncFormatter:
-    decimals = 1 if unit == "B" else 0
+def money_label(v: float) -> str:
+    """$50M / $1.25B for a legend entry (more precision than an axis tick)."""
+    sign = "\u2212" if v < 0 else ""
+    a = abs(v)
+    return f"{sign}${a / 1e9:,.2f}B" if a >= 1e9 else f"{sign}${a / 1e6:,.1f}M".replace(".0M", "M")
 
-    def fmt(v, _pos):
+
+class _MoneyFormatter(Formatter):
+    """Axis ticks in $M or $B with as many decimals as the tick spacing needs
+    ($40M, $42.5M, ...), and "$0" at zero."""
+
+    def __init__(self, divisor: float, unit: str):
+        self.divisor, self.unit = divisor, unit
+        self.decimals = 1 if unit == "B" else 0
+
+    def set_locs(self, locs):
+        super().set_locs(locs)
+        steps = np.diff(np.sort(np.asarray(locs, dtype=float))) / self.divisor
+        steps = steps[steps > 0]
+        if steps.size:
+            self.decimals = int(min(3, max(0, -math.floor(math.log10(steps.min()) + 1e-9))))
+
+    def __call__(self, v, pos=None):
+        if abs(v) < 1e-9 * self.divisor:
+            return "$0"
         sign = "\u2212" if v < 0 else ""
-        return f"{sign}${abs(v) / divisor:,.{decimals}f}{unit}"
-    return FuncFormatter(fmt)
+        return f"{sign}${abs(v) / self.divisor:,.{self.decimals}f}{self.unit}"
+
+
+def _money_formatter(divisor: float, unit: str) -> _MoneyFormatter:
+    return _MoneyFormatter(divisor, unit)
 
 
 def _year_axis(ax, start_month: int, months: int) -> None:
@@ -127,6 +152,20 @@ def _year_axis(ax, start_month: int, months: int) -> None:
 
 
 # ---------------------------------------------------------------- timeline (Gantt)
+
+
+LABEL_CHARS = 40   # longer lane labels would squeeze the plot (the figure width is fixed)
+
+
+def _shorten(text: str, limit: int = LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "\u2026"
+
+
+def _text_months(text: str, months: int) -> float:
+    """How many months of bar a label of 8-pt text needs: the axis spans about 72% of
+    the figure's width, and a DejaVu Sans character is about 0.6 em wide."""
+    inches_per_month = 0.72 * WIDTH_IN / months
+    return (len(text) * 0.6 * 8 / 72 + 0.15) / inches_per_month
 
 
 @dataclass
@@ -161,6 +200,7 @@ def timeline_svg(lanes: Sequence[Lane], start_month: int, months: int,
         ax = fig.add_subplot()
         y = 0
         yticks, ylabels, group_edges = [], [], []
+        ylabels_group: list[str] = []
         previous = None
         for lane in lanes:
             if previous is not None and lane.group != previous:
@@ -171,17 +211,23 @@ def timeline_svg(lanes: Sequence[Lane], start_month: int, months: int,
                 height = 0.36 if seg.kind == "hold" else 0.62
                 ax.broken_barh([(seg.start, seg.end - seg.start)], (y - height / 2, height),
                                facecolors=face, edgecolors=edge, hatch=hatch, linewidth=0.6)
-                if seg.text and seg.end - seg.start >= 0.075 * months:
+                if seg.text and seg.end - seg.start >= _text_months(seg.text, months):
                     ax.text((seg.start + seg.end) / 2, y, seg.text, ha="center", va="center",
                             fontsize=8, color="white" if seg.kind in ("lease", "build", "acquire") else INK)
             if lane.note:
+                # inside the bar's right end when the bar is long (the text would otherwise
+                # run past the axis and shrink the whole chart), after it otherwise
                 end = max((s.end for s in lane.segments), default=0)
-                inside = end >= months - 0.5
+                start = min((s.start for s in lane.segments), default=0)
+                inside = end >= 0.85 * months and end - start >= 2 * _text_months(lane.note, months)
                 ax.text(end - 0.6 if inside else end + 0.6, y, lane.note, va="center", fontsize=7.5,
                         ha="right" if inside else "left", color="white" if inside else MUTED,
                         style="italic")
             yticks.append(y)
-            ylabels.append(f"{lane.group}  ·  {lane.label}" if lane.label else lane.group)
+            # the site's name on its first lane only: the rule between sites groups the rest
+            first = lane.group != (ylabels_group[-1] if ylabels_group else None)
+            ylabels_group.append(lane.group)
+            ylabels.append(_shorten(f"{lane.group}  ·  {lane.label}" if first else lane.label))
             y += 1
         if draws:
             group_edges.append(y - 0.5)
@@ -191,7 +237,7 @@ def timeline_svg(lanes: Sequence[Lane], start_month: int, months: int,
             for d in draws:
                 c = colours[instruments.index(d.instrument) % len(colours)]
                 ax.scatter([d.month], [y], s=30 + 220 * d.amount_usd / biggest, color=c,
-                           alpha=0.85, edgecolors="white", linewidths=0.8, zorder=3)
+                           alpha=0.85, edgecolors="white", linewidths=0.8, zorder=3, clip_on=False)
             for k, inst in enumerate(instruments):
                 ax.scatter([], [], s=40, color=colours[k % len(colours)], label=f"draw: {inst}")
             yticks.append(y)
@@ -212,7 +258,7 @@ def timeline_svg(lanes: Sequence[Lane], start_month: int, months: int,
                          hatch=SEGMENT_STYLE[k][2], label=SEGMENT_STYLE[k][3]) for k in used]
         handles += ax.get_legend_handles_labels()[0]
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.9 / (rows + 3)),
-                  ncol=min(len(handles), 5))
+                  ncol=len(handles) if len(handles) <= 7 else math.ceil(len(handles) / 2))
         return _svg_text(fig, name, "Timeline of the recommended actions by site")
 
 
@@ -234,7 +280,7 @@ def cash_fan_svg(balance: np.ndarray, start_month: int, min_cash_usd: float,
         ax.fill_between(x, p25, p75, color=SKY, linewidth=0, label="25th–75th percentile")
         ax.plot(x, p50, color=NAVY, linewidth=1.8, label="median")
         ax.axhline(min_cash_usd, color=RED, linestyle="--", linewidth=1.2,
-                   label=f"minimum cash {_money_formatter(divisor, unit)(min_cash_usd, 0)}")
+                   label=f"minimum cash {money_label(min_cash_usd)}")
         if np.nanmin(p5) < 0 < np.nanmax(p95):
             ax.axhline(0, color=SLATE, linewidth=0.8)
         for m in draw_months:
@@ -276,15 +322,16 @@ def npv_histogram_svg(samples: np.ndarray, alpha: float, mean: float, var: float
     with matplotlib.rc_context(STYLE):
         fig = _figure(3.4)
         ax = fig.add_subplot()
-        body = np.clip(v[n_tail:], lo, hi)
-        ax.hist([v[:n_tail], body], bins=bins, stacked=True, color=[ROSE, SKY],
+        # values beyond the clipped axis fall outside the bins and are left out (the
+        # x label says how many), rather than piled into the last bar
+        ax.hist([v[:n_tail], v[n_tail:]], bins=bins, stacked=True, color=[ROSE, SKY],
                 edgecolor="white", linewidth=0.4,
                 label=[f"worst {1 - alpha:.0%} of scenarios", "other scenarios"])
-        ax.axvline(mean, color=NAVY, linewidth=1.6, label=f"mean {fmt(mean, 0)}")
+        ax.axvline(mean, color=NAVY, linewidth=1.6, label=f"mean {money_label(mean)}")
         ax.axvline(var, color=RED, linewidth=1.2, linestyle="--",
-                   label=f"VaR {alpha:.0%} {fmt(var, 0)}")
+                   label=f"VaR {alpha:.0%} {money_label(var)}")
         ax.axvline(cvar, color=RED, linewidth=1.6, linestyle=":",
-                   label=f"CVaR {alpha:.0%} {fmt(cvar, 0)}")
+                   label=f"CVaR {alpha:.0%} {money_label(cvar)}")
         if lo < 0 < hi:
             ax.axvline(0, color=INK, linewidth=0.8)
         ax.xaxis.set_major_formatter(fmt)
@@ -292,7 +339,8 @@ def npv_histogram_svg(samples: np.ndarray, alpha: float, mean: float, var: float
         ax.spines["left"].set_visible(False)
         ax.set_xlabel("plan NPV" + (f"  (axis clipped at the 99.5th percentile: "
                                      f"{clipped:,} scenarios lie further right)" if clipped else ""))
-        ax.legend(loc="upper right")
+        # above the plot, in one row: inside it would cover the tail or the marker lines
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=5)
         return _svg_text(fig, name, "Distribution of plan NPV across scenarios")
 
 
@@ -319,7 +367,7 @@ def frontier_svg(cvar: Sequence[float], expected: Sequence[float], changed: Sequ
             ax.scatter([chosen[0]], [chosen[1]], s=120, marker="*", color=RED, zorder=4,
                        label="recommended plan")
         ax.xaxis.set_major_formatter(fmt)
-        ax.yaxis.set_major_formatter(fmt)
+        ax.yaxis.set_major_formatter(_money_formatter(divisor, unit))   # one per axis: it keeps state
         ax.set_xlabel("CVaR (mean NPV of the bad tail) \u2192 safer")
         ax.set_ylabel("expected NPV")
         ax.grid(color=GRID, linewidth=0.6)
@@ -358,10 +406,10 @@ def tornado_svg(labels: Sequence[str], low: Sequence[float], high: Sequence[floa
         ax.xaxis.set_major_formatter(fmt)
         span = float(np.max(np.abs(np.concatenate([low, high]) - base))) if n else 1.0
         ax.set_xlim(base - 1.35 * span, base + 1.35 * span)
-        ax.set_xlabel(f"plan NPV (base {fmt(base, 0)})")
-        ax.barh([], [], color=SKY, label="input at its low value")
-        ax.barh([], [], color=NAVY, label="input at its high value")
-        ax.legend(loc="lower right")
+        ax.set_xlabel(f"plan NPV (base {money_label(base)})")
+        ax.legend(handles=[Patch(color=SKY, label="input at its low value"),
+                           Patch(color=NAVY, label="input at its high value")],
+                  loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
         ax.grid(axis="x", color=GRID, linewidth=0.6)
         ax.set_axisbelow(True)
         return _svg_text(fig, name, "Sensitivity of plan NPV to each input")

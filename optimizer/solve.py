@@ -189,7 +189,7 @@ def _plain(pm: PlanModel, alpha: float, gap: float, deadline: float | None,
     """No risk term: one MIP solve for E[NPV]."""
     out = pm.solve(None if deadline is None else max(deadline - time.perf_counter(), 0.0), gap)
     rounds = [{"round": 1, "phase": "mip", "seconds": out.seconds, "mip_seconds": out.seconds,
-               "objective": out.objective, "cvar": math.nan, "cuts": 0}]
+               "objective": out.objective if out.has_solution else None, "cvar": None, "cuts": 0}]
     if out.status == "infeasible" or not out.has_solution:
         return LoopResult("infeasible" if out.status == "infeasible" else "no_solution", None,
                           math.nan, math.nan, rounds, 0, "mip", first_round_infeasible=True)

@@ -1,0 +1,153 @@
+"""CVaR by cutting planes against the extensive form (Rockafellar-Uryasev), the independent
+reference: same constraints, one variable and one row per scenario."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer.catalog import build_catalog
+from optimizer.cvar_cuts import CutEngine
+from optimizer.extensive import solve_extensive
+from optimizer.instance import Instrument
+from optimizer.model import PlanModel
+from optimizer.solve import PlanInfeasible, solve
+from test_model import START, hand_cvar, lease, make_instance, make_table, site
+
+ALPHA = 0.9
+GAP = 1e-7
+
+
+def _case(seed: int, *, floor=None, weight=0.0):
+    """Two sites with converts (continuous MW), a sale, an acquire + convert, two leases,
+    capex that needs financing (equity and a convertible), and a risk factor that the
+    richest actions load on."""
+    inst = make_instance(
+        [site("a", hpc_mw=100, sale=True), site("b", status="candidate", hpc_mw=80, energize=6),
+         site("c", sale=True)],
+        [lease("L1", ("a", "b"), 120), lease("L2", ("b",), 50)],
+        instruments=(Instrument("eq", "equity", 1.5e8, issue_by=START + 6, fee=0.04),
+                     Instrument("cv", "convertible", 1e8, issue_by=START, fee=0.02, rate=0.01,
+                                maturity=START + 60, conversion_premium=0.3)),
+        cash=8e7, min_cash=2e7, alpha=ALPHA, floor=floor, weight=weight)
+    actions = build_catalog(inst)
+    rng = np.random.default_rng(seed)
+    S, A = 200, len(actions)
+    f = rng.standard_normal((3, S))
+    conv = np.array([a.kind == "convert" for a in actions])
+    unit = np.where(conv, 1e6, 1e8)
+    mean = rng.normal(0.3, 0.3, A)
+    load = 1.0 + 2.0 * np.abs(mean)
+    npv = (mean[:, None] + load[:, None] * (rng.normal(0, 0.5, (A, 1)) * f[:1]
+                                            + rng.normal(0, 0.4, (A, 2)) @ f[1:])) * unit[:, None]
+    cash = np.zeros((A, 12))
+    cash[conv, 2] = -1.2e6                                  # capex per MW in 2026-03
+    cash[~conv, 5] = 2e7 * (rng.random((~conv).sum()) - 0.3)
+    vt = make_table(npv, 12, base=rng.normal(1e9, 1.5e8, S) + 1e8 * f[0], cash=cash,
+                    base_cash=np.full(12, 1e6))
+    return inst, actions, vt
+
+
+def _max_cvar_ef(inst, actions, vt) -> float:
+    return solve_extensive(inst, actions, vt, alpha=ALPHA, weight=1.0, gap=GAP).cvar_usd
+
+
+def _floor_between(inst, actions, vt, share: float) -> float:
+    """A floor a share of the way from the E-optimal plan's CVaR to the best CVaR."""
+    c0 = hand_cvar(solve(inst, actions, vt, gap=GAP).npv_samples, ALPHA)
+    c1 = _max_cvar_ef(inst, actions, vt)
+    assert c1 > c0 + 1e6
+    return c0 + share * (c1 - c0)
+
+
+def test_cuts_over_estimate_cvar_everywhere():
+    """Validity of every cut: at random plans, each cut's value >= the plan's hand CVaR,
+    with equality at the plan that generated it."""
+    inst, actions, vt = _case(0)
+    pm = PlanModel(inst, actions, vt)
+    eng = CutEngine(pm, ALPHA, None)
+    rng = np.random.default_rng(5)
+    plans = [rng.random(len(actions)) * np.array([a.max_units for a in actions]) for _ in range(6)]
+    for qi in plans:
+        w = np.zeros(vt.n_scenarios)
+        v = vt.plan_npv(qi)
+        w[np.argsort(v)[:20]] = 1 / 20                 # hand tail weights: n = 0.1 x 200
+        row, const = pm.cut_row(w)
+        for qj in plans:
+            vj = vt.plan_npv(qj)
+            cut_value = (const + row[:len(actions)] @ qj) * 1e6
+            assert cut_value >= hand_cvar(vj, ALPHA) - 1e-6 * abs(cut_value)
+            if qj is qi:
+                assert cut_value == pytest.approx(hand_cvar(vj, ALPHA), rel=1e-12)
+    assert eng.evaluate(plans[0], np.zeros(len(pm.draws))).cvar == pytest.approx(
+        hand_cvar(vt.plan_npv(plans[0]), ALPHA), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed,share", [(0, 0.5), (1, 0.8)])
+def test_floor_cuts_equal_extensive_form(seed, share):
+    inst, actions, vt = _case(seed)
+    floor = _floor_between(inst, actions, vt, share)
+    inst = make_instance(inst.sites, inst.leases, instruments=inst.finance.instruments,
+                         cash=inst.finance.cash_usd, min_cash=inst.finance.min_cash_usd,
+                         alpha=ALPHA, floor=floor)
+    sol = solve(inst, actions, vt, gap=GAP)
+    ef = solve_extensive(inst, actions, vt, alpha=ALPHA, floor=floor, gap=GAP)
+    assert sol.method == "floor-kbm" and sol.status == "optimal" and len(sol.rounds) > 1
+    assert sol.objective == pytest.approx(ef.outcome.objective, rel=10 * GAP)
+    c = hand_cvar(sol.npv_samples, ALPHA)
+    assert c == pytest.approx(floor, rel=1e-6)                  # the floor binds ...
+    assert c == pytest.approx(ef.cvar_usd, rel=1e-6)            # ... in both
+
+
+@pytest.mark.parametrize("method", ["pool", "naive"])
+@pytest.mark.parametrize("seed,weight", [(0, 0.3), (2, 0.7)])
+def test_weight_mode_equals_extensive_form(seed, weight, method):
+    inst, actions, vt = _case(seed, weight=weight)
+    sol = solve(inst, actions, vt, gap=GAP, weight_method=method)
+    ef = solve_extensive(inst, actions, vt, alpha=ALPHA, weight=weight, gap=GAP)
+    assert sol.status == "optimal" and sol.method == f"weight-{method}"
+    assert sol.objective == pytest.approx(ef.outcome.objective, rel=10 * GAP)
+    assert sol.bound >= sol.objective and sol.gap <= GAP * 1.0001
+    assert hand_cvar(sol.npv_samples, ALPHA) == pytest.approx(ef.cvar_usd, rel=1e-6)
+
+
+def test_weight_and_floor_together_equal_extensive_form():
+    inst, actions, vt = _case(3)
+    floor = _floor_between(inst, actions, vt, 0.9)
+    inst = make_instance(inst.sites, inst.leases, instruments=inst.finance.instruments,
+                         cash=inst.finance.cash_usd, min_cash=inst.finance.min_cash_usd,
+                         alpha=ALPHA, floor=floor, weight=0.2)
+    sol = solve(inst, actions, vt, gap=GAP)
+    ef = solve_extensive(inst, actions, vt, alpha=ALPHA, weight=0.2, floor=floor, gap=GAP)
+    assert sol.objective == pytest.approx(ef.outcome.objective, rel=10 * GAP)
+    assert hand_cvar(sol.npv_samples, ALPHA) >= floor * (1 - 1e-9)
+
+
+def test_tighter_floor_never_raises_expected_npv():
+    inst, actions, vt = _case(4)
+    c0 = hand_cvar(solve(inst, actions, vt, gap=GAP).npv_samples, ALPHA)
+    c1 = _max_cvar_ef(inst, actions, vt)
+    means = []
+    for share in (0.0, 0.4, 0.7, 0.95):
+        floor = c0 + share * (c1 - c0)
+        i = make_instance(inst.sites, inst.leases, instruments=inst.finance.instruments,
+                          cash=inst.finance.cash_usd, min_cash=inst.finance.min_cash_usd,
+                          alpha=ALPHA, floor=floor)
+        means.append(float(solve(i, actions, vt, gap=GAP).npv_samples.mean()))
+    assert all(b <= a * (1 + 1e-9) for a, b in zip(means, means[1:]))
+    assert means[-1] < means[0]                    # and the tightest floor costs something
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3])
+def test_unreachable_floor_reports_the_best_cvar(weight):
+    inst, actions, vt = _case(0)
+    best = _max_cvar_ef(inst, actions, vt)
+    floor = best + 5e7
+    inst = make_instance(inst.sites, inst.leases, instruments=inst.finance.instruments,
+                         cash=inst.finance.cash_usd, min_cash=inst.finance.min_cash_usd,
+                         alpha=ALPHA, floor=floor, weight=weight)
+    with pytest.raises(PlanInfeasible) as e:
+        solve(inst, actions, vt, gap=GAP)
+    assert e.value.reason == "cvar_floor"
+    assert e.value.best_cvar_usd == pytest.approx(best, rel=1e-6)
+    msg = str(e.value)
+    assert f"{floor:,.0f} is unreachable" in msg and f"CVaR_0.9 any plan reaches is {e.value.best_cvar_usd:,.0f}" in msg
