@@ -21,33 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from .philox import seed_key
+from .philox import CUDA_PHILOX_FN, seed_key
 
 SITES_PER_PASS = 8
 THREADS = 256
 
 # Shared by the CUDA build and the CPU test build. Parameters arrive as plain scalars
 # and pointers so that both builds call wf_cell identically.
-CELL_SOURCE = r"""
+CELL_SOURCE = CUDA_PHILOX_FN + r"""
 #define WF_SITES 8
-
-__device__ static inline void wf_philox(unsigned int c0, unsigned int c1, unsigned int c2,
-                                        unsigned int c3, unsigned int ka, unsigned int kb,
-                                        unsigned int* x) {
-    unsigned int a0 = c0, a1 = c1, a2 = c2, a3 = c3;
-    for (int r = 0; r < 10; ++r) {
-        if (r > 0) { ka += 0x9E3779B9u; kb += 0xBB67AE85u; }
-        const unsigned int hi0 = __umulhi(0xD2511F53u, a0);
-        const unsigned int lo0 = 0xD2511F53u * a0;
-        const unsigned int hi1 = __umulhi(0xCD9E8D57u, a2);
-        const unsigned int lo1 = 0xCD9E8D57u * a2;
-        a0 = hi1 ^ a1 ^ ka;
-        a1 = lo1;
-        a2 = hi0 ^ a3 ^ kb;
-        a3 = lo0;
-    }
-    x[0] = a0; x[1] = a1; x[2] = a2; x[3] = a3;
-}
 
 __device__ static inline float wf_u01(unsigned int bits) {
     /* exact: top 23 bits plus one half, times 2^-23 (as gpu.philox.uniform01) */

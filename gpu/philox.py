@@ -41,22 +41,32 @@ _MASK32 = 0xFFFFFFFF
 # which measured twice as fast as whole-array passes at 1e6 counters.
 _BLOCK = 65536
 
-_CUDA_SOURCE = r"""
-unsigned int a0 = c0, a1 = c1, a2 = c2, a3 = c3;
-unsigned int ka = k0, kb = k1;
-#pragma unroll
-for (int r = 0; r < 10; ++r) {
-    if (r > 0) { ka += 0x9E3779B9u; kb += 0xBB67AE85u; }
-    const unsigned int hi0 = __umulhi(0xD2511F53u, a0);
-    const unsigned int lo0 = 0xD2511F53u * a0;
-    const unsigned int hi1 = __umulhi(0xCD9E8D57u, a2);
-    const unsigned int lo1 = 0xCD9E8D57u * a2;
-    a0 = hi1 ^ a1 ^ ka;
-    a1 = lo1;
-    a2 = hi0 ^ a3 ^ kb;
-    a3 = lo0;
+# The Philox rounds as a CUDA device function: the one copy every kernel that draws in
+# registers includes (the elementwise kernel below, gpu/hourly_kernel.py). Plain C apart
+# from __umulhi, so tests also compile it for the CPU with __umulhi emulated.
+CUDA_PHILOX_FN = r"""
+__device__ static inline void wf_philox(unsigned int a0, unsigned int a1, unsigned int a2,
+                                        unsigned int a3, unsigned int ka, unsigned int kb,
+                                        unsigned int* x) {
+    for (int r = 0; r < 10; ++r) {
+        if (r > 0) { ka += 0x9E3779B9u; kb += 0xBB67AE85u; }
+        const unsigned int hi0 = __umulhi(0xD2511F53u, a0);
+        const unsigned int lo0 = 0xD2511F53u * a0;
+        const unsigned int hi1 = __umulhi(0xCD9E8D57u, a2);
+        const unsigned int lo1 = 0xCD9E8D57u * a2;
+        a0 = hi1 ^ a1 ^ ka;
+        a1 = lo1;
+        a2 = hi0 ^ a3 ^ kb;
+        a3 = lo0;
+    }
+    x[0] = a0; x[1] = a1; x[2] = a2; x[3] = a3;
 }
-x0 = a0; x1 = a1; x2 = a2; x3 = a3;
+"""
+
+_CUDA_SOURCE = r"""
+unsigned int wf_x[4];
+wf_philox(c0, c1, c2, c3, k0, k1, wf_x);
+x0 = wf_x[0]; x1 = wf_x[1]; x2 = wf_x[2]; x3 = wf_x[3];
 """
 
 
@@ -70,6 +80,7 @@ def _cupy_kernel() -> Any:
         "uint32 x0, uint32 x1, uint32 x2, uint32 x3",
         _CUDA_SOURCE,
         "wattfolio_philox4x32_10",
+        preamble=CUDA_PHILOX_FN,
     )
 
 

@@ -102,7 +102,10 @@ def plan_command(args, instance: Instance) -> int:
         console.print(f"[bold red]no feasible plan:[/] {err}")
         return 3
     result.seconds_total = time.perf_counter() - t0
-    write_plan_outputs(result, args.out)
+    from .report import build_context, render_report
+
+    ctx = build_context(result, backend=args.backend, chunk=args.chunk)
+    write_plan_outputs(result, args.out, extra={"report.html": render_report(ctx)})
     if result.solver["status"] != "optimal":
         console.print(f"[bold yellow]warning:[/] solver stopped at {result.solver['status']} "
                       f"with gap {result.solver['gap']:.3%}: this is the best plan found, not a proven optimum")
@@ -133,4 +136,4 @@ def print_plan_summary(result: PlanResult, out_dir: str) -> None:
             f.add_row(d["instrument"], f"{money(d['amount_usd'])}", d["start"])
         out.print(f)
     out.print(stats_table(doc["stats"], "Plan NPV (baseline + actions - financing cost), in-sample"))
-    out.print(f"wrote {out_dir}/plan.json, decisions.csv, npv_samples.npy")
+    out.print(f"wrote {out_dir}/plan.json, decisions.csv, npv_samples.npy, report.html")

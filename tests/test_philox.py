@@ -85,6 +85,7 @@ def test_cuda_kernel_body_kat_on_host(tmp_path) -> None:
         "#include <stdio.h>\n#include <stdint.h>\n"
         "static unsigned int __umulhi(unsigned int a, unsigned int b)"
         " { return (unsigned int)(((uint64_t)a * b) >> 32); }\n"
+        "#define __device__\n" + philox.CUDA_PHILOX_FN +
         "static void k(unsigned int c0, unsigned int c1, unsigned int c2, unsigned int c3,"
         " unsigned int k0, unsigned int k1) {\n unsigned int x0, x1, x2, x3;\n"
         + philox._CUDA_SOURCE

@@ -1,0 +1,234 @@
+"""The efficient frontier: the best expected NPV at each CVaR floor, from the risk-neutral
+plan's CVaR up to the best CVaR any plan reaches.
+
+The catalog is valued once; every point reads the same ValueTable (common scenarios, so
+differences between points are the floor's doing, not sampling noise). The floor points
+after the first share one persistent PlanModel: `floor_loop` is run on it with a rising
+floor, so each point starts from the previous points' CVaR cuts (still valid: a cut
+``sum_s w_s NPV_s >= old floor`` is implied by CVaR >= new floor > old floor) and HiGHS
+keeps its model. Points are solved to the MIP gap, so E[NPV] is monotone in the floor
+only to within that gap.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from gpu.risk import summary
+from gpu.value_table import ValueTable
+
+from .catalog import Action, build_catalog
+from .cvar_cuts import floor_loop
+from .engine import value_actions
+from .evaluate import plan_samples
+from .finance import financing_cost_and_cash
+from .instance import Instance
+from .model import PlanModel
+from .plan_file import plan_document
+from .results import clean_plan, plan_instance
+from .solve import Fix, PlanInfeasible, apply_fixes, max_cvar
+from .whatif import decision_diff
+
+# The top point's floor is the best CVaR found; backing off by this share of the
+# frontier's width absorbs the solver's tolerance on "CVaR >= floor" there.
+TOP_BACKOFF = 1e-6
+
+
+def _row(instance: Instance, floor: float, catalog: Sequence[Action], vt: ValueTable,
+         q: np.ndarray, draws: Sequence[tuple[str, float, int]], solver: dict) -> dict:
+    taken, qty, financing = clean_plan(catalog, q, draws)
+    cost, _ = financing_cost_and_cash(instance, financing)
+    samples = plan_samples(vt, [a.index for a in taken], qty, cost)
+    stats = summary(samples, instance.risk.alpha)
+    doc = plan_document(instance, taken, qty, financing)
+    return {"floor_usd": float(floor), "expected_npv_usd": stats["expected_npv_usd"],
+            "expected_npv_se_usd": stats["expected_npv_se_usd"], "cvar_usd": stats["cvar_usd"],
+            "prob_loss": stats["prob_loss"], "decisions": doc["decisions"],
+            "financing": doc["financing"], "solver": solver}
+
+
+def frontier(instance: Instance, *, points: int = 8, scenarios: int | None = None,
+             seed: int | None = None, backend: str = "auto", chunk: int = 2048,
+             value_table: ValueTable | None = None, fixes: Sequence[Fix] | None = None,
+             gap: float = 1e-4, progress: Callable[[str], None] | None = None,
+             valuation_progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Rows ``{floor_usd, expected_npv_usd, cvar_usd, decisions, changed, ...}`` for
+    `points` CVaR floors spread evenly from the risk-neutral plan's CVaR (the first row
+    is that plan) to the best CVaR_alpha reachable (`optimizer.solve.max_cvar`). `changed`
+    lists the decisions added, removed or resized against the previous row.
+
+    The instance's own floor and weight are ignored: the frontier is the set of
+    E[NPV]-maximising plans under each floor. Raises PlanInfeasible when no plan meets
+    the cash constraints and fixes at all, ValueError on points < 2.
+    """
+    if points < 2:
+        raise ValueError(f"points: must be >= 2, got {points}")
+    scenarios = instance.plan.scenarios if scenarios is None else scenarios
+    seed = instance.plan.seed if seed is None else seed
+    alpha = instance.risk.alpha
+    base = replace(instance, plan=replace(instance.plan, scenarios=scenarios, seed=seed),
+                   risk=replace(instance.risk, cvar_floor_usd=None, weight=0.0))
+    catalog = build_catalog(base)
+    vt = value_table or value_actions(base, catalog, backend=backend, chunk=chunk,
+                                      progress=valuation_progress)
+    if vt.n_scenarios != scenarios:
+        raise ValueError(f"value_table: has {vt.n_scenarios} scenarios, expected {scenarios}")
+    fixes = list(fixes or [])
+    say = progress or (lambda _msg: None)
+
+    rn = plan_instance(base, value_table=vt, fixes=fixes)
+    c0 = rn.stats["cvar_usd"]
+    say(f"risk-neutral plan: E[NPV] {rn.stats['expected_npv_usd']:,.0f}  CVaR {c0:,.0f}")
+    t0 = time.perf_counter()
+    top = max_cvar(base, catalog, vt, alpha=alpha, gap=gap, fixes=fixes)
+    if top.best is None:
+        raise PlanInfeasible(f"no plan reaches a CVaR (max_cvar ended {top.status})",
+                             reason="no_solution")
+    c1 = max(top.best.cvar, c0)
+    say(f"best reachable CVaR_{alpha:g}: {c1:,.0f} ({time.perf_counter() - t0:.1f} s)")
+
+    rows = [{"floor_usd": float(c0), "expected_npv_usd": rn.stats["expected_npv_usd"],
+             "expected_npv_se_usd": rn.stats["expected_npv_se_usd"], "cvar_usd": c0,
+             "prob_loss": rn.stats["prob_loss"], "decisions": rn.document["decisions"],
+             "financing": rn.document["financing"],
+             "solver": {"status": rn.solver["status"], "seconds": rn.solver["seconds"],
+                        "cuts": rn.solver["cuts"]}}]
+    width = c1 - c0
+    floors = [c0 + width * k / (points - 1) for k in range(1, points)]
+    floors[-1] = c1 - TOP_BACKOFF * max(width, abs(c1), 1.0) if width > 0 else c1
+    pm = PlanModel(base, catalog, vt)
+    apply_fixes(pm, fixes)
+    for k, floor in enumerate(floors):
+        t = time.perf_counter()
+        res = floor_loop(pm, alpha, floor, gap=gap)
+        info = {"status": res.status, "seconds": time.perf_counter() - t, "cuts": res.cuts}
+        if res.best is not None:
+            q, d = res.best.q, res.best.draws
+        elif k == len(floors) - 1:
+            # the top: the max-CVaR plan itself meets it by construction
+            q, d = top.best.q, top.best.draws
+            info["status"] = f"{res.status}; max-CVaR plan used"
+        else:
+            raise PlanInfeasible(f"CVaR floor {floor:,.0f} below the best reachable {c1:,.0f} "
+                                 f"was not met (floor loop ended {res.status})",
+                                 reason="cvar_floor", floor_usd=floor, best_cvar_usd=c1, alpha=alpha)
+        draws = [(k.instrument, float(v), k.month) for k, v in zip(pm.draws, d) if v > 0.5]
+        rows.append(_row(base, floor, catalog, vt, q, draws, info))
+        say(f"floor {floor:,.0f}: E[NPV] {rows[-1]['expected_npv_usd']:,.0f}  "
+            f"CVaR {rows[-1]['cvar_usd']:,.0f}  ({info['seconds']:.1f} s, {res.cuts} cuts)")
+    prev: list[dict] = []
+    for r in rows:
+        r["changed"] = decision_diff(prev, r["decisions"])
+        prev = r["decisions"]
+    return rows
+
+
+# ---- the command -------------------------------------------------------------------------
+
+def _decisions_text(decisions: Sequence[dict]) -> str:
+    def one(d: dict) -> str:
+        mw = f" {d['mw']:g} MW" if "mw" in d else ""
+        lease = f" ({d['lease']})" if d.get("lease") else ""
+        return f"{d['action']} {d['site']}@{d['start']}{mw}{lease}"
+    return "; ".join(one(d) for d in decisions) or "keep every site as it is"
+
+
+def _changes_text(changed: Sequence[dict]) -> str:
+    sign = {"added": "+", "removed": "-", "resized": "~"}
+    return "; ".join(f"{sign[c['change']]}{c['action']} {c['site']}@{c['start']}"
+                     + (f" {c['mw']:g} MW" if "mw" in c else "") for c in changed)
+
+
+def frontier_csv(rows: Sequence[dict]) -> str:
+    import pandas as pd
+
+    table = pd.DataFrame([{
+        "floor_usd": r["floor_usd"], "expected_npv_usd": r["expected_npv_usd"],
+        "expected_npv_se_usd": r["expected_npv_se_usd"], "cvar_usd": r["cvar_usd"],
+        "prob_loss": r["prob_loss"], "decisions": _decisions_text(r["decisions"]),
+        "changed": _changes_text(r["changed"]), "solver_status": r["solver"]["status"],
+    } for r in rows])
+    return table.to_csv(index=False)
+
+
+def frontier_document(instance: Instance, rows: Sequence[dict], *, scenarios: int, seed: int,
+                      backend: str, fixes: Sequence[Fix] = ()) -> dict[str, Any]:
+    """frontier.json: what the report draws (E[NPV] against CVaR, one point per row)."""
+    return {"schema": 1, "name": instance.plan.name, "instance_sha256": instance.sha256,
+            "alpha": instance.risk.alpha, "scenarios": scenarios, "seed": seed,
+            "backend": backend, "fixes": [str(f) for f in fixes],
+            "instance_floor_usd": instance.risk.cvar_floor_usd, "points": list(rows)}
+
+
+def frontier_command(args, instance: Instance) -> int:
+    """`wattfolio frontier INSTANCE --out DIR [--points N] [--scenarios N] [--seed S]
+    [--backend B] [--chunk C] [--fix ..] [--forbid ..]`: writes DIR/frontier.csv and
+    DIR/frontier.json together (atomically) and prints the table. Exit 3 when no plan
+    exists under the fixes and cash constraints."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .commands import _chunk_reporter, _console, _progress, money
+    from .outputs import write_outputs
+    from .whatif import parse_fixes
+
+    fixes = parse_fixes(getattr(args, "fix", None), getattr(args, "forbid", None), instance)
+    console = _console()
+    scenarios = args.scenarios or instance.plan.scenarios
+    seed = instance.plan.seed if args.seed is None else args.seed
+    backend = getattr(args, "backend", "auto")
+    try:
+        with _progress(console) as progress:
+            report = _chunk_reporter(progress, "scenarios and valuation", scenarios)
+            inst = replace(instance, plan=replace(instance.plan, scenarios=scenarios, seed=seed))
+            vt = value_actions(inst, build_catalog(inst), backend=backend,
+                               chunk=getattr(args, "chunk", 2048), progress=report)
+        rows = frontier(instance, points=args.points, scenarios=scenarios, seed=seed,
+                        value_table=vt, fixes=fixes,
+                        progress=lambda msg: console.print(f"  {msg}"))
+    except PlanInfeasible as err:
+        console.print(f"[bold red]no feasible plan:[/] {err}")
+        return 3
+    doc = frontier_document(instance, rows, scenarios=scenarios, seed=seed, backend=vt.backend,
+                            fixes=fixes)
+    write_outputs(args.out, {"frontier.json": to_json(doc),
+                             "frontier.csv": frontier_csv(rows)})
+    out = Console(highlight=False)
+    t = Table(title=f"Efficient frontier: E[NPV] vs CVaR {instance.risk.alpha:.0%}, "
+                    f"{scenarios:,} scenarios", title_justify="left")
+    for c in ("floor", "E[NPV]", "CVaR", "changes vs previous point"):
+        t.add_column(c, justify="left" if c.startswith("changes") else "right")
+    for i, r in enumerate(rows):
+        t.add_row(f"${money(r['floor_usd'])}", f"${money(r['expected_npv_usd'])}",
+                  f"${money(r['cvar_usd'])}",
+                  _decisions_text(r["decisions"]) if i == 0 else _changes_text(r["changed"]) or "(same plan)")
+    out.print(t)
+    out.print(f"wrote {args.out}/frontier.json, frontier.csv")
+    return 0
+
+
+def _plain(v: Any) -> Any:
+    """JSON-ready copy: numpy scalars and arrays to Python, NaN and infinities to null
+    (strict JSON has no NaN; the report reads null as "not available")."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def to_json(doc: Any) -> str:
+    """Strict JSON text of a result document (see `_plain`)."""
+    return json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n"

@@ -1,0 +1,333 @@
+"""Sensitivity: which inputs move the plan's value, and which would change the decision.
+
+For each key input (`KNOBS`), the input is set low and high; the chosen plan (its actions,
+MW and financing as decided) is re-valued there on the same scenarios (same seed: common
+random numbers, so the difference is the input's doing) -> tornado data. With `replan`,
+the problem is also re-solved at each setting; where the decisions differ from the plan
+at the base setting the input "flips" the plan, and the switching point is located by
+bisection on the setting.
+
+Settings (low, high) and why:
+
+=====================  ======  ===========  ====================================================
+input                  kind    low / high   rationale
+=====================  ======  ===========  ====================================================
+btc_price              x       0.7 / 1.3    a +-30% level shift today, about half of one year's
+                                            one-sigma move at 55%/y volatility
+btc_volatility         x       0.75 / 1.25  0.55/y -> 0.41 .. 0.69: the range of realised
+                                            annual BTC volatility in recent years
+hashrate_growth        +       -0.1 / +0.1  network growth per year, 20% -> 10% .. 30%
+power_price            x       0.8 / 1.2    long-run mean price of every market, +-20%
+spike_probability      x       0.5 / 2.0    the domain range "5-60 h/y above $1,000" spans 12x
+hpc_rent               x       0.8 / 1.2    every lease's rate and the market rent; the
+                                            calibration range $100-190/kW-month is ~+-25%
+capex                  x       0.8 / 1.2    capex per critical MW at every site ($8-10M/MW
+                                            guidance, overruns skewed upward)
+build_delay            +       -2 / +6      expected delay months beyond the build (floored
+                                            at 0): power and equipment delays run long
+renewal_probability    +       -0.2 / +0.2  every lease's renewal probability (clipped to 0..1)
+discount_rate          +       -0.02/+0.02  10% -> 8% .. 12%
+=====================  ======  ===========  ====================================================
+
+"x" multiplies the instance's value, "+" adds to it; a row's `low`, `high`, `threshold`
+are on that scale (base 1 for x, 0 for +). The re-valued plan keeps its financing, so
+`cash_short_*_usd` is how far (worst month) it falls below min cash in expectation at that
+setting: a plan funded to the limit at the base runs short when the input turns against it.
+
+A flip is a change in the set of decisions (site, action, start, lease); MW resized
+within the same decisions is reported in `changes_*` but is not a flip (continuous MW
+follow the cash constraints smoothly). Bisection assumes one switch between the base and
+the flipping end: if the plan changes several times on the way, it finds one of them.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from gpu.risk import mean_and_se
+
+from .catalog import Action, build_catalog
+from .engine import value_actions
+from .evaluate import plan_samples
+from .finance import financing_cost_and_cash
+from .instance import Instance
+from .results import PlanResult, plan_instance
+from .solve import Fix, PlanInfeasible
+from .whatif import decision_diff
+
+BISECT_STEPS = 5        # bracket = range / 32: a few solves per flipping side
+CASH_TOL_USD = 1.0
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One input: `apply(instance, setting)` returns the instance at that setting."""
+
+    name: str
+    label: str
+    unit: str               # "x" (multiplier, base 1) or "+" (shift, base 0)
+    low: float
+    high: float
+    apply: Callable[[Instance, float], Instance]
+
+    @property
+    def base(self) -> float:
+        return 1.0 if self.unit == "x" else 0.0
+
+
+def _btc(field: str, f: Callable[[float, float], float]) -> Callable[[Instance, float], Instance]:
+    return lambda inst, x: replace(inst, bitcoin=replace(
+        inst.bitcoin, **{field: f(getattr(inst.bitcoin, field), x)}))
+
+
+def _markets(field: str, f: Callable[[float, float], float]) -> Callable[[Instance, float], Instance]:
+    return lambda inst, x: replace(inst, markets=tuple(
+        replace(m, **{field: f(getattr(m, field), x)}) for m in inst.markets))
+
+
+def _hpc(field: str, f: Callable[[float, float], float]) -> Callable[[Instance, float], Instance]:
+    return lambda inst, x: replace(inst, sites=tuple(
+        replace(s, hpc=replace(s.hpc, **{field: f(getattr(s.hpc, field), x)})) if s.hpc else s
+        for s in inst.sites))
+
+
+def _leases(field: str, f: Callable[[float, float], float]) -> Callable[[Instance, float], Instance]:
+    return lambda inst, x: replace(inst, leases=tuple(
+        replace(le, **{field: f(getattr(le, field), x)}) for le in inst.leases))
+
+
+def _rent(inst: Instance, x: float) -> Instance:
+    inst = _leases("rate_kw_month", lambda v, k: v * k)(inst, x)
+    return replace(inst, hpc_market=replace(inst.hpc_market,
+                                            rate_kw_month=inst.hpc_market.rate_kw_month * x))
+
+
+def _times(v: float, k: float) -> float:
+    return v * k
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob("btc_price", "BTC price", "x", 0.7, 1.3, _btc("price_usd", _times)),
+    Knob("btc_volatility", "BTC volatility", "x", 0.75, 1.25, _btc("volatility", _times)),
+    Knob("hashrate_growth", "Hashrate growth /y", "+", -0.1, 0.1,
+         _btc("hashrate_growth", lambda v, d: max(v + d, -0.99))),
+    Knob("power_price", "Power price level (all markets)", "x", 0.8, 1.2, _markets("mean_price", _times)),
+    Knob("spike_probability", "Spike probability", "x", 0.5, 2.0,
+         _markets("spike_probability", lambda v, k: min(v * k, 1.0))),
+    Knob("hpc_rent", "HPC rent (leases and market)", "x", 0.8, 1.2, _rent),
+    Knob("capex", "HPC capex per MW", "x", 0.8, 1.2, _hpc("capex_usd_per_mw", _times)),
+    Knob("build_delay", "Build delay (months)", "+", -2.0, 6.0,
+         _hpc("delay_months_mean", lambda v, d: max(v + d, 0.0))),
+    Knob("renewal_probability", "Lease renewal probability", "+", -0.2, 0.2,
+         _leases("renewal_probability", lambda v, d: min(max(v + d, 0.0), 1.0))),
+    Knob("discount_rate", "Discount rate", "+", -0.02, 0.02,
+         lambda inst, d: replace(inst, plan=replace(inst.plan, discount_rate=max(inst.plan.discount_rate + d, 0.0)))),
+)
+
+
+def knob(name: str) -> Knob:
+    for k in KNOBS:
+        if k.name == name:
+            return k
+    raise ValueError(f"input: unknown sensitivity input {name!r} (known: {', '.join(k.name for k in KNOBS)})")
+
+
+@dataclass
+class Setting:
+    """The plan re-valued, and the problem re-solved, at one input setting."""
+
+    value: float
+    npv_usd: float
+    npv_se_usd: float
+    cash_short_usd: float             # the fixed plan's worst expected-cash shortfall (0: none)
+    decisions: list[dict] | None      # re-planned decisions; None without replan or if infeasible
+    infeasible: str | None = None     # why no plan exists there, when so
+
+
+def _keys(decisions: Sequence[dict]) -> set[tuple]:
+    return {(d["site"], d["action"], d["start"], d.get("lease")) for d in decisions}
+
+
+class _Evaluator:
+    """Values the fixed plan and re-plans at settings of one instance (N scenarios, seed)."""
+
+    def __init__(self, instance: Instance, result: PlanResult, scenarios: int, seed: int,
+                 backend: str, chunk: int, fixes: Sequence[Fix] | None, replan: bool,
+                 gap: float) -> None:
+        self.instance = replace(instance, plan=replace(instance.plan, scenarios=scenarios, seed=seed))
+        self.result, self.backend, self.chunk = result, backend, chunk
+        self.fixes, self.replan, self.gap = list(fixes or []), replan, gap
+        self.catalog: list[Action] = build_catalog(self.instance)
+        by_label = {a.label: a for a in self.catalog}
+        self.plan_actions = [by_label[a.label] for a in result.actions]
+        self.solves = 0
+
+    def at(self, k: Knob | None, x: float) -> Setting:
+        inst = self.instance if k is None else k.apply(self.instance, x)
+        actions = self.catalog if self.replan else self.plan_actions
+        rows = [a.index for a in self.plan_actions] if self.replan else list(range(len(actions)))
+        vt = value_actions(inst, actions, backend=self.backend, chunk=self.chunk)
+        r = self.result
+        cost, fin_cash = financing_cost_and_cash(inst, r.financing)
+        samples = plan_samples(vt, rows, r.quantities, cost)
+        mean, se = mean_and_se(samples)
+        cash = (inst.finance.cash_usd + np.cumsum(
+            vt.baseline_cash + np.asarray(r.quantities) @ vt.cash[rows] + fin_cash))
+        short = float(max(0.0, (inst.finance.min_cash_usd - cash).max()))
+        short = 0.0 if short <= CASH_TOL_USD else short
+        decisions, why = None, None
+        if self.replan:
+            self.solves += 1
+            try:
+                decisions = plan_instance(inst, value_table=vt, fixes=self.fixes, gap=self.gap).document["decisions"]
+            except PlanInfeasible as err:
+                why = str(err)
+        return Setting(x, mean, se, short, decisions, why)
+
+
+def _differs(s: Setting, reference: Sequence[dict]) -> bool:
+    return s.decisions is None or _keys(s.decisions) != _keys(reference)
+
+
+def bisect_flip(ev: _Evaluator, k: Knob, same: float, differs: float, reference: Sequence[dict],
+                steps: int = BISECT_STEPS) -> tuple[float, float]:
+    """Narrow [same, differs] (settings where the re-planned decisions equal / differ from
+    `reference`) to a bracket `steps` halvings wide; returns (same side, differing side)."""
+    for _ in range(steps):
+        mid = 0.5 * (same + differs)
+        if _differs(ev.at(k, mid), reference):
+            differs = mid
+        else:
+            same = mid
+    return same, differs
+
+
+def sensitivity(instance: Instance, result: PlanResult, *, scenarios: int | None = None,
+                backend: str = "auto", chunk: int = 2048, replan: bool = True,
+                fixes: Sequence[Fix] | None = None, inputs: Sequence[str] | None = None,
+                gap: float = 1e-4, bisect_steps: int = BISECT_STEPS,
+                progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Tornado rows for each input in `inputs` (default: all of `KNOBS`), sorted by swing.
+
+    Row: ``{input, label, unit, base, low, high, npv_low_usd, npv_high_usd, base_npv_usd,
+    swing_usd, cash_short_low_usd, cash_short_high_usd, flips_low, flips_high, threshold, threshold_low,
+    threshold_high, bracket_low, bracket_high, plan_at_low, plan_at_high, changes_low,
+    changes_high, infeasible_low, infeasible_high}``. NPVs are the chosen plan's E[NPV] on
+    `scenarios` (default min(the plan's count, 2000)) scenarios of the plan's seed.
+    Flips compare the plan re-solved at the setting with the plan re-solved at the base
+    setting on the same scenarios (the reference; it is `result` itself when the counts
+    match). `threshold` is the switching setting nearest the base (the midpoint of its
+    bisection bracket); `fixes` are the --fix/--forbid the plan was made under.
+    """
+    n = min(result.scenarios, 2000) if scenarios is None else scenarios
+    ev = _Evaluator(instance, result, n, result.seed, backend, chunk, fixes, replan, gap)
+    say = progress or (lambda _msg: None)
+    knobs = KNOBS if inputs is None else tuple(knob(name) for name in inputs)
+    base = ev.at(None, 0.0)
+    if replan and base.decisions is None:
+        raise PlanInfeasible(f"no plan at the base setting: {base.infeasible}", reason="no_solution")
+    reference = base.decisions if replan else result.document["decisions"]
+    rows = []
+    for k in knobs:
+        lo, hi = ev.at(k, k.low), ev.at(k, k.high)
+        row: dict[str, Any] = {
+            "input": k.name, "label": k.label, "unit": k.unit, "base": k.base,
+            "low": k.low, "high": k.high, "base_npv_usd": base.npv_usd,
+            "npv_low_usd": lo.npv_usd, "npv_high_usd": hi.npv_usd,
+            "npv_low_se_usd": lo.npv_se_usd, "npv_high_se_usd": hi.npv_se_usd,
+            "swing_usd": abs(hi.npv_usd - lo.npv_usd),
+            "cash_short_low_usd": lo.cash_short_usd, "cash_short_high_usd": hi.cash_short_usd,
+            "flips_low": replan and _differs(lo, reference),
+            "flips_high": replan and _differs(hi, reference),
+            "plan_at_low": lo.decisions, "plan_at_high": hi.decisions,
+            "changes_low": decision_diff(reference, lo.decisions) if lo.decisions is not None else None,
+            "changes_high": decision_diff(reference, hi.decisions) if hi.decisions is not None else None,
+            "infeasible_low": lo.infeasible, "infeasible_high": hi.infeasible,
+            "threshold": None, "threshold_low": None, "threshold_high": None,
+            "bracket_low": None, "bracket_high": None,
+        }
+        for side, end in (("low", k.low), ("high", k.high)):
+            if row[f"flips_{side}"]:
+                same, diff = bisect_flip(ev, k, k.base, end, reference, bisect_steps)
+                row[f"bracket_{side}"] = [same, diff]
+                row[f"threshold_{side}"] = 0.5 * (same + diff)
+        near = [t for t in (row["threshold_low"], row["threshold_high"]) if t is not None]
+        if near:
+            row["threshold"] = min(near, key=lambda t: abs(t - k.base) / (abs(k.high - k.low) or 1.0))
+        rows.append(row)
+        say(f"{k.label}: E[NPV] {lo.npv_usd:,.0f} .. {hi.npv_usd:,.0f}"
+            + (f"  flips at {row['threshold']:g}{k.unit}" if row["threshold"] is not None else ""))
+    rows.sort(key=lambda r: -r["swing_usd"])
+    return rows
+
+
+# ---- the command -------------------------------------------------------------------------
+
+def _setting_text(unit: str, v: float | None) -> str:
+    if v is None:
+        return ""
+    return f"x{v:.3g}" if unit == "x" else f"{v:+.3g}"
+
+
+def sensitivity_csv(rows: Sequence[dict]) -> str:
+    import pandas as pd
+
+    cols = ["input", "label", "unit", "low", "high", "base_npv_usd", "npv_low_usd", "npv_high_usd",
+            "swing_usd", "cash_short_low_usd", "cash_short_high_usd", "flips_low", "flips_high", "threshold",
+            "threshold_low", "threshold_high"]
+    return pd.DataFrame([{c: r[c] for c in cols} for r in rows], columns=cols).to_csv(index=False)
+
+
+def sensitivity_command(args, instance: Instance) -> int:
+    """`wattfolio sensitivity INSTANCE --out DIR [--scenarios N] [--seed S] [--backend B]
+    [--chunk C] [--fix ..] [--forbid ..] [--no-replan]`: plans at N scenarios (default
+    min(instance count, 2000)), then writes DIR/sensitivity.json and DIR/sensitivity.csv
+    together (atomically) and prints the tornado table. Exit 3 when no plan exists."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .commands import _chunk_reporter, _console, _progress, money
+    from .frontier import to_json
+    from .outputs import write_outputs
+    from .whatif import parse_fixes
+
+    fixes = parse_fixes(getattr(args, "fix", None), getattr(args, "forbid", None), instance)
+    console = _console()
+    n = args.scenarios or min(instance.plan.scenarios, 2000)
+    replan = not getattr(args, "no_replan", False)
+    try:
+        with _progress(console) as progress:
+            report = _chunk_reporter(progress, "scenarios and valuation", n)
+            result = plan_instance(instance, scenarios=n, seed=args.seed, backend=args.backend,
+                                   chunk=getattr(args, "chunk", 2048), fixes=fixes,
+                                   valuation_progress=report)
+        rows = sensitivity(instance, result, scenarios=n, backend=args.backend,
+                           chunk=getattr(args, "chunk", 2048), replan=replan, fixes=fixes,
+                           progress=lambda msg: console.print(f"  {msg}"))
+    except PlanInfeasible as err:
+        console.print(f"[bold red]no feasible plan:[/] {err}")
+        return 3
+    doc = {"schema": 1, "name": instance.plan.name, "instance_sha256": instance.sha256,
+           "scenarios": n, "seed": result.seed, "backend": result.backend, "replan": replan,
+           "fixes": [str(f) for f in fixes], "plan": result.document["decisions"],
+           "base_npv_usd": rows[0]["base_npv_usd"] if rows else result.stats["expected_npv_usd"],
+           "inputs": rows}
+    write_outputs(args.out, {"sensitivity.json": to_json(doc), "sensitivity.csv": sensitivity_csv(rows)})
+    out = Console(highlight=False)
+    t = Table(title=f"Sensitivity of the plan's E[NPV] (base ${money(doc['base_npv_usd'])}), "
+                    f"{n:,} scenarios", title_justify="left")
+    for c in ("input", "low", "high", "E[NPV] low", "E[NPV] high", "plan flips at"):
+        t.add_column(c, justify="left" if c in ("input", "plan flips at") else "right")
+    for r in rows:
+        flip = _setting_text(r["unit"], r["threshold"]) if r["threshold"] is not None else (
+            "no flip in range" if replan else "not re-planned")
+        t.add_row(r["label"], _setting_text(r["unit"], r["low"]), _setting_text(r["unit"], r["high"]),
+                  f"${money(r['npv_low_usd'])}" + (" (cash short)" if r["cash_short_low_usd"] else ""),
+                  f"${money(r['npv_high_usd'])}" + (" (cash short)" if r["cash_short_high_usd"] else ""), flip)
+    out.print(t)
+    out.print(f"wrote {args.out}/sensitivity.json, sensitivity.csv")
+    return 0
