@@ -222,6 +222,19 @@ class PlanModel:
         if self._opt is not None:
             self._opt.add_constraints([con])
 
+    def sync_add(self, cons: Sequence) -> None:
+        """Hand constraints built on ``self.m`` outside this class to the persistent solver
+        (their new variables come with them)."""
+        if self._opt is not None and cons:
+            self._opt.add_constraints(list(cons))
+
+    def sync_remove(self, cons: Sequence) -> None:
+        """Take constraints out of the persistent solver and deactivate them in the model."""
+        if self._opt is not None and cons:
+            self._opt.remove_constraints(list(cons))
+        for c in cons:
+            c.deactivate()
+
     @property
     def n_cuts(self) -> int:
         return len(self.m.cuts)

@@ -141,7 +141,7 @@ def _unreachable(instance: Instance, actions: Sequence[Action], vt: ValueTable,
 def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
           time_limit: float | None = None, gap: float = 1e-4,
           progress: Callable[[str], None] | None = None,
-          fixes: Sequence[Fix] | None = None, weight_method: str = "pool") -> Solution:
+          fixes: Sequence[Fix] | None = None, weight_method: str = "auto") -> Solution:
     """Choose actions and financing for the instance's objective and risk limits.
 
     Returns the best plan with status "optimal" (within `gap`) or "time_limit" (with its

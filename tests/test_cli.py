@@ -117,3 +117,24 @@ def test_synth_writes_valid_instance(tmp_path):
     f = tmp_path / "s.toml"
     assert run("synth", "--sites", "5", "--seed", "3", "--out", str(f)).returncode == 0
     assert run("validate", str(f)).returncode == 0
+
+
+def test_time_limit_reports_honestly(tmp_path):
+    """A limit too short to find any plan: exit 3 saying so, nothing written. A usable
+    limit: a plan, and when the limit cut the search short, status and gap say so."""
+    vivo = str(ROOT / "instances" / "vivopower.toml")
+    none = tmp_path / "none"
+    r = run("plan", vivo, "--out", str(none), "--scenarios", "300", "--time-limit", "1e-6")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "time limit" in (r.stdout + r.stderr).replace("\n", " ")
+    assert not (none / "plan.json").exists()
+
+    some = tmp_path / "some"
+    r = run("plan", vivo, "--out", str(some), "--scenarios", "300", "--time-limit", "60")
+    assert r.returncode == 0, r.stdout + r.stderr
+    solver = json.loads((some / "plan.json").read_text())["solver"]
+    assert solver["status"] in ("optimal", "time_limit")
+    if solver["status"] == "time_limit":
+        assert solver["gap"] > 0 and "warning" in r.stdout + r.stderr
+    else:
+        assert solver["gap"] <= 1e-4 + 1e-12
