@@ -11,8 +11,6 @@ prices are float32. Conventions:
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Callable
 
@@ -201,8 +199,7 @@ def acquire_flows(xp: ModuleType, inputs: EngineInputs, acts, c: int):
 def _value_chunk(inputs: EngineInputs, xp: ModuleType, s0: int, s1: int, groups, disc, disc_end,
                  out: dict, weights=None):
     """Simulate scenarios s0..s1-1 and write their columns of the outputs; returns the
-    chunk's sums of cash (A, M) and baseline cash (M,), added up by the caller in chunk
-    order so that results do not depend on which thread ran which chunk."""
+    chunk's sums of cash (A, M) and baseline cash (M,)."""
     h, s = inputs.horizon, inputs.sites
     n_months = h.months
     scen = xp.arange(s0, s1, dtype=xp.int64)
@@ -240,22 +237,12 @@ def _value_chunk(inputs: EngineInputs, xp: ModuleType, s0: int, s1: int, groups,
     return cash_part, base.sum(axis=0)
 
 
-def cpu_threads() -> int:
-    """Worker threads for the NumPy backend: NumPy releases the GIL inside its array
-    loops, so chunks on separate cores overlap. WATTFOLIO_THREADS overrides."""
-    env = os.environ.get("WATTFOLIO_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-
-
 def value_actions(inputs: EngineInputs, scenarios: int, xp: ModuleType, backend: str,
                   chunk: int | None = None, progress: Callable[[int, int], None] | None = None,
                   plan_quantities: np.ndarray | None = None) -> ValueTable:
     """Value every action in `inputs.actions` on scenarios 0..scenarios-1.
 
-    `chunk` scenarios are simulated at a time (on NumPy, several chunks at once on
-    separate threads); the result does not depend on it. `progress(done, total)` is
+    `chunk` scenarios are simulated at a time; the result does not depend on it. `progress(done, total)` is
     called after each chunk. With `plan_quantities` (A,), the table also carries
     `plan_cash` (S, M): the operating cash of the baseline plus those quantities of each
     action, scenario by scenario (for the cash fan chart).
@@ -274,20 +261,13 @@ def value_actions(inputs: EngineInputs, scenarios: int, xp: ModuleType, backend:
     groups = [(k, np.flatnonzero(kinds == k)) for k in (CONVERT, SELL, ACQUIRE)]
     cash_sum = xp.zeros((n_act, n_months), dtype=xp.float64)
     baseline_cash_sum = xp.zeros(n_months, dtype=xp.float64)
-    starts = list(range(0, scenarios, chunk))
-
-    def run(s0: int):
-        return _value_chunk(inputs, xp, s0, min(scenarios, s0 + chunk), groups, disc, disc_end,
-                            out, weights)
-
-    threads = cpu_threads() if xp.__name__ == "numpy" else 1
-    with ThreadPoolExecutor(max_workers=min(threads, len(starts))) if threads > 1 and len(starts) > 1 \
-            else _Serial() as pool:
-        for s0, (cash_part, base_part) in zip(starts, pool.map(run, starts)):
-            cash_sum += cash_part
-            baseline_cash_sum += base_part
-            if progress is not None:
-                progress(min(scenarios, s0 + chunk), scenarios)
+    for s0 in range(0, scenarios, chunk):
+        s1 = min(scenarios, s0 + chunk)
+        cash_part, base_part = _value_chunk(inputs, xp, s0, s1, groups, disc, disc_end, out, weights)
+        cash_sum += cash_part
+        baseline_cash_sum += base_part
+        if progress is not None:
+            progress(s1, scenarios)
 
     plan_cash = out.get("plan_cash")
     return ValueTable(
@@ -299,17 +279,3 @@ def value_actions(inputs: EngineInputs, scenarios: int, xp: ModuleType, backend:
         backend=backend,
         plan_cash=None if plan_cash is None else to_host(plan_cash),
     )
-
-
-class _Serial:
-    """A stand-in for an executor: map runs in the caller's thread, lazily."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @staticmethod
-    def map(fn, items):
-        return (fn(i) for i in items)
