@@ -1,4 +1,4 @@
-"""`wattfolio` command line: validate, evaluate, plan, synth.
+"""`wattfolio` command line: validate, evaluate, plan, frontier, sensitivity, synth.
 
 Exit codes: 0 done; 2 bad input (instance, plan or arguments), nothing written;
 3 no plan meets the constraints (the message says which and by how much).
@@ -46,6 +46,7 @@ def _checked(convert, ok, what: str):
 _positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
 _seed = _checked(int, lambda v: 0 <= v < 2 ** 32, "an integer in [0, 2**32)")
 _positive_float = _checked(float, lambda v: v > 0, "a positive number")
+_at_least_two = _checked(int, lambda v: v >= 2, "an integer >= 2")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,12 +72,41 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the stats as JSON")
     e.add_argument("--samples", metavar="FILE.npy", help="write per-scenario NPVs here")
 
+    def fix_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--fix", action="append", default=[], metavar="SITE=ACTION[@YYYY-MM]",
+                       help="what-if: take this action (at this start); repeatable")
+        q.add_argument("--forbid", action="append", default=[], metavar="SITE=ACTION[@YYYY-MM]",
+                       help="what-if: never take this action (at this start); repeatable")
+
     pl = sub.add_parser("plan", help="choose actions and funding: the MIP with CVaR cuts")
     pl.add_argument("instance")
     pl.add_argument("--out", required=True, help="output folder")
     engine_args(pl)
+    fix_args(pl)
     pl.add_argument("--time-limit", type=_positive_float, metavar="SEC", help="solver time limit")
     pl.add_argument("--gap", type=_positive_float, default=1e-4, help="relative MIP gap (default 1e-4)")
+    pl.add_argument("--quality", choices=["none", "oos", "full"], default="oos",
+                    help="oos (default): in- vs out-of-sample E[NPV] and CVaR with 95%% intervals; "
+                         "full: also the Mak-Morton-Wood gap, VSS and EVPI (minutes)")
+    pl.add_argument("--oos-scenarios", type=_positive_int, help="out-of-sample count (default 10x in-sample)")
+    pl.add_argument("--batches", type=_at_least_two, default=10, help="MMW batches (--quality full)")
+    pl.add_argument("--evpi-scenarios", type=_positive_int, default=200, help="wait-and-see solves (--quality full)")
+    pl.add_argument("--frontier", type=_at_least_two, metavar="K", help="also solve K CVaR floors for the report")
+    pl.add_argument("--sensitivity", action="store_true", help="also run the sensitivity analysis for the report")
+
+    fr = sub.add_parser("frontier", help="best E[NPV] at each CVaR floor, risk-neutral to most conservative")
+    fr.add_argument("instance")
+    fr.add_argument("--out", required=True)
+    engine_args(fr)
+    fix_args(fr)
+    fr.add_argument("--points", type=_at_least_two, default=8)
+
+    se = sub.add_parser("sensitivity", help="tornado of the plan's E[NPV] and where the plan flips")
+    se.add_argument("instance")
+    se.add_argument("--out", required=True)
+    engine_args(se)
+    fix_args(se)
+    se.add_argument("--no-replan", action="store_true", help="re-value the plan only; do not re-solve")
 
     s = sub.add_parser("synth", help="write a synthetic N-site instance (for benchmarks)")
     s.add_argument("--sites", type=_positive_int, required=True)
@@ -113,6 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plan":
             from .commands import plan_command
             return plan_command(args, _load(args.instance, args.hours))
+        if args.command == "frontier":
+            from .frontier import frontier_command
+            return frontier_command(args, _load(args.instance, args.hours))
+        if args.command == "sensitivity":
+            from .sensitivity import sensitivity_command
+            return sensitivity_command(args, _load(args.instance, args.hours))
     except (InstanceError, PlanError) as err:
         for line in err.errors:
             print(f"error: {line}", file=sys.stderr)

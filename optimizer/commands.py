@@ -19,18 +19,18 @@ from .plan_file import read_plan
 from .results import PlanResult, plan_instance, write_plan_outputs
 
 
-def _console() -> Console:
+def console_err() -> Console:
     # progress goes to stderr so that stdout stays clean for --json and pipes
     return Console(stderr=True, highlight=False)
 
 
-def _progress(console: Console) -> Progress:
+def progress_bar(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, transient=False,
                     disable=not console.is_terminal)
 
 
-def _chunk_reporter(progress: Progress, label: str, total: int) -> Callable[[int, int], None]:
+def chunk_reporter(progress: Progress, label: str, total: int) -> Callable[[int, int], None]:
     task = progress.add_task(label, total=total)
     return lambda done, _total: progress.update(task, completed=done)
 
@@ -56,10 +56,10 @@ def stats_table(stats: dict, title: str) -> Table:
 
 def evaluate_command(args, instance: Instance) -> int:
     spec = read_plan(args.plan, instance)
-    console = _console()
-    with _progress(console) as progress:
+    console = console_err()
+    with progress_bar(console) as progress:
         scenarios = args.scenarios or instance.plan.scenarios
-        report = _chunk_reporter(progress, "valuing scenarios", scenarios)
+        report = chunk_reporter(progress, "valuing scenarios", scenarios)
         ev = evaluate_spec(instance, spec, scenarios=args.scenarios, seed=args.seed,
                            backend=args.backend, chunk=args.chunk, progress=report)
     if args.samples:
@@ -86,34 +86,77 @@ def evaluate_command(args, instance: Instance) -> int:
 
 
 def plan_command(args, instance: Instance) -> int:
+    from .report import build_context, render_report
     from .solve import PlanInfeasible
+    from .whatif import compare, parse_fixes
 
-    console = _console()
+    fixes = parse_fixes(args.fix, args.forbid, instance)  # bad fixes: exit 2 before any work
+    console = console_err()
+    say = lambda msg: console.print(f"  {msg}")  # noqa: E731
     t0 = time.perf_counter()
     try:
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             scenarios = args.scenarios or instance.plan.scenarios
-            report = _chunk_reporter(progress, "scenarios and valuation", scenarios)
+            report = chunk_reporter(progress, "scenarios and valuation", scenarios)
             result = plan_instance(instance, scenarios=args.scenarios, seed=args.seed,
                                    backend=args.backend, chunk=args.chunk, time_limit=args.time_limit,
-                                   gap=args.gap, valuation_progress=report,
-                                   solver_progress=lambda msg: console.print(f"  {msg}"))
+                                   gap=args.gap, fixes=fixes or None, valuation_progress=report,
+                                   solver_progress=say)
+        comparison = None
+        if fixes:
+            say("what-if: the same problem without the fixes, for comparison")
+            free = plan_instance(result.instance, backend=args.backend, time_limit=args.time_limit,
+                                 gap=args.gap, value_table=result.value_table)
+            comparison = {**compare(free, result), "fixes": [str(f) for f in fixes]}
+        quality = _quality(args, result, fixes, say)
+        frontier_rows = sensitivity_rows = None
+        if args.frontier:
+            from .frontier import frontier
+            frontier_rows = frontier(result.instance, points=args.frontier, value_table=result.value_table,
+                                     fixes=fixes or None, gap=args.gap, progress=say)
+        if args.sensitivity:
+            from .sensitivity import sensitivity
+            sensitivity_rows = sensitivity(result.instance, result, backend=args.backend, chunk=args.chunk,
+                                           fixes=fixes or None, progress=say)
     except PlanInfeasible as err:
         console.print(f"[bold red]no feasible plan:[/] {err}")
         return 3
+    result.quality = quality
+    result.whatif = comparison
     result.seconds_total = time.perf_counter() - t0
-    from .report import build_context, render_report
-
-    ctx = build_context(result, backend=args.backend, chunk=args.chunk)
-    write_plan_outputs(result, args.out, extra={"report.html": render_report(ctx)})
+    ctx = build_context(result, backend=args.backend, chunk=args.chunk, quality=quality,
+                        frontier=frontier_rows, sensitivity=sensitivity_rows, comparison=comparison)
+    extra = {"report.html": render_report(ctx)}
+    if frontier_rows is not None:
+        from .frontier import frontier_csv
+        extra["frontier.csv"] = frontier_csv(frontier_rows)
+    if sensitivity_rows is not None:
+        from .sensitivity import sensitivity_csv
+        extra["sensitivity.csv"] = sensitivity_csv(sensitivity_rows)
+    write_plan_outputs(result, args.out, extra=extra)
     if result.solver["status"] != "optimal":
         console.print(f"[bold yellow]warning:[/] solver stopped at {result.solver['status']} "
                       f"with gap {result.solver['gap']:.3%}: this is the best plan found, not a proven optimum")
-    print_plan_summary(result, args.out)
+    print_plan_summary(result, args.out, sorted(extra))
     return 0
 
 
-def print_plan_summary(result: PlanResult, out_dir: str) -> None:
+def _quality(args, result: PlanResult, fixes, say) -> dict | None:
+    """plan.json's `quality`: out-of-sample by default, everything with --quality full."""
+    from . import quality as q
+
+    if args.quality == "none":
+        return None
+    if args.quality == "oos":
+        say("quality: out-of-sample valuation")
+        return {"out_of_sample": q.out_of_sample(result.instance, result, scenarios=args.oos_scenarios,
+                                                 backend=args.backend, chunk=args.chunk)}
+    return q.assess(result.instance, result, oos_scenarios=args.oos_scenarios, batches=args.batches,
+                    evpi_scenarios=args.evpi_scenarios, backend=args.backend, chunk=args.chunk,
+                    fixes=fixes or None, progress=say)
+
+
+def print_plan_summary(result: PlanResult, out_dir: str, extra: list[str] | None = None) -> None:
     out = Console(highlight=False)
     doc = result.document
     out.print(f"[bold]{doc['name']}[/] — {doc['scenarios']:,} scenarios, seed {doc['seed']}, "
@@ -136,4 +179,5 @@ def print_plan_summary(result: PlanResult, out_dir: str) -> None:
             f.add_row(d["instrument"], f"{money(d['amount_usd'])}", d["start"])
         out.print(f)
     out.print(stats_table(doc["stats"], "Plan NPV (baseline + actions - financing cost), in-sample"))
-    out.print(f"wrote {out_dir}/plan.json, decisions.csv, npv_samples.npy, report.html")
+    files = ["plan.json", "decisions.csv", "npv_samples.npy", *(extra or [])]
+    out.print(f"wrote {out_dir}/: {', '.join(files)}")

@@ -11,8 +11,6 @@ only to within that gap.
 """
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -54,7 +52,7 @@ def _row(instance: Instance, floor: float, catalog: Sequence[Action], vt: ValueT
 
 
 def frontier(instance: Instance, *, points: int = 8, scenarios: int | None = None,
-             seed: int | None = None, backend: str = "auto", chunk: int = 2048,
+             seed: int | None = None, backend: str = "auto", chunk: int | None = None,
              value_table: ValueTable | None = None, fixes: Sequence[Fix] | None = None,
              gap: float = 1e-4, progress: Callable[[str], None] | None = None,
              valuation_progress: Callable[[int, int], None] | None = None) -> list[dict]:
@@ -174,21 +172,21 @@ def frontier_command(args, instance: Instance) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .commands import _chunk_reporter, _console, _progress, money
-    from .outputs import write_outputs
+    from .commands import chunk_reporter, console_err, progress_bar, money
+    from .outputs import to_json, write_outputs
     from .whatif import parse_fixes
 
     fixes = parse_fixes(getattr(args, "fix", None), getattr(args, "forbid", None), instance)
-    console = _console()
+    console = console_err()
     scenarios = args.scenarios or instance.plan.scenarios
     seed = instance.plan.seed if args.seed is None else args.seed
     backend = getattr(args, "backend", "auto")
     try:
-        with _progress(console) as progress:
-            report = _chunk_reporter(progress, "scenarios and valuation", scenarios)
+        with progress_bar(console) as progress:
+            report = chunk_reporter(progress, "scenarios and valuation", scenarios)
             inst = replace(instance, plan=replace(instance.plan, scenarios=scenarios, seed=seed))
             vt = value_actions(inst, build_catalog(inst), backend=backend,
-                               chunk=getattr(args, "chunk", 2048), progress=report)
+                               chunk=getattr(args, "chunk", None), progress=report)
         rows = frontier(instance, points=args.points, scenarios=scenarios, seed=seed,
                         value_table=vt, fixes=fixes,
                         progress=lambda msg: console.print(f"  {msg}"))
@@ -205,30 +203,9 @@ def frontier_command(args, instance: Instance) -> int:
     for c in ("floor", "E[NPV]", "CVaR", "changes vs previous point"):
         t.add_column(c, justify="left" if c.startswith("changes") else "right")
     for i, r in enumerate(rows):
-        t.add_row(f"${money(r['floor_usd'])}", f"${money(r['expected_npv_usd'])}",
-                  f"${money(r['cvar_usd'])}",
+        t.add_row(money(r['floor_usd']), money(r['expected_npv_usd']),
+                  money(r['cvar_usd']),
                   _decisions_text(r["decisions"]) if i == 0 else _changes_text(r["changed"]) or "(same plan)")
     out.print(t)
     out.print(f"wrote {args.out}/frontier.json, frontier.csv")
     return 0
-
-
-def _plain(v: Any) -> Any:
-    """JSON-ready copy: numpy scalars and arrays to Python, NaN and infinities to null
-    (strict JSON has no NaN; the report reads null as "not available")."""
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _plain(v.tolist())
-    if isinstance(v, (np.floating, np.integer, np.bool_)):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def to_json(doc: Any) -> str:
-    """Strict JSON text of a result document (see `_plain`)."""
-    return json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n"

@@ -33,6 +33,7 @@ from .catalog import Action
 from .finance import Draw, draw_options, draw_terms
 from .instance import Instance
 
+MIN_CONVERT_MW = 1.0   # smallest tranche a convert decision builds
 SCALE = 1e6
 
 
@@ -154,6 +155,10 @@ class PlanModel:
         acts, inst = self.actions, self.instance
         link = np.flatnonzero(self.is_convert).tolist()
         m.link = pyo.Constraint(link, rule=lambda _, a: m.q[a] <= self.max_units[a] * m.x[a])
+        # a convert that is taken builds something: without this a fixed (or free) x = 1
+        # could sit at 0 MW, a decision that decides nothing
+        m.tranche = pyo.Constraint(link, rule=lambda _, a: (
+            m.q[a] >= min(MIN_CONVERT_MW, self.max_units[a]) * m.x[a]))
         sells, acqs, others = defaultdict(list), defaultdict(list), defaultdict(list)
         for a in acts:
             {"sell": sells, "acquire": acqs}.get(a.kind, others)[a.site].append(a.index)

@@ -6,11 +6,15 @@ file system), so an interrupted run leaves no half-written plan.json.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Mapping, Union
+from typing import Any, Callable, Mapping, Union
+
+import numpy as np
 
 Content = Union[bytes, str, Callable[[Path], None]]  # a writer receives the temp path
 
@@ -42,3 +46,24 @@ def write_file(path: str | os.PathLike, content: Content) -> Path:
     """One file, atomically."""
     p = Path(path)
     return write_outputs(p.parent if str(p.parent) else ".", {p.name: content})[0]
+
+
+def _plain(v: Any) -> Any:
+    """JSON-ready copy: numpy scalars and arrays to Python, NaN and infinities to null
+    (strict JSON has no NaN; the report reads null as "not available")."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def to_json(doc: Any) -> str:
+    """Strict JSON text of a result document (see `_plain`)."""
+    return json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n"

@@ -186,7 +186,7 @@ def _draw_list(pm: PlanModel, amounts: np.ndarray) -> list[tuple[str, float, int
 # ---- 1. out of sample ----------------------------------------------------------------------
 
 def out_of_sample(instance: Instance, result: PlanResult, *, scenarios: int | None = None,
-                  seed: int | None = None, backend: str = "auto", chunk: int = 2048) -> dict:
+                  seed: int | None = None, backend: str = "auto", chunk: int | None = None) -> dict:
     """In-sample vs out-of-sample E[NPV] and CVaR with 95% intervals, and the cash balance
     fan (P5/P50/P95 per month) from the out-of-sample run."""
     alpha = instance.risk.alpha
@@ -218,7 +218,7 @@ def out_of_sample(instance: Instance, result: PlanResult, *, scenarios: int | No
 # ---- 2. Mak-Morton-Wood optimality gap ------------------------------------------------------
 
 def mmw_gap(instance: Instance, result: PlanResult, *, batches: int = 10,
-            batch_scenarios: int | None = None, backend: str = "auto", chunk: int = 2048,
+            batch_scenarios: int | None = None, backend: str = "auto", chunk: int | None = None,
             fixes: Sequence[Fix] | None = None, gap: float = 1e-6,
             progress: Callable[[str], None] | None = None) -> dict:
     """Mak, Morton & Wood (1999) multiple-replication optimality gap of the candidate plan.
@@ -350,14 +350,12 @@ def mean_value_instance(instance: Instance) -> Instance:
                    sites=tuple(sites), leases=leases)
 
 
-def fund_plan(instance: Instance, catalog: Sequence[Action], vt: ValueTable,
-              quantities: np.ndarray, fixes: Sequence[Fix] | None = None
-              ) -> list[tuple[str, float, int]] | None:
-    """Least-cost financing of fixed actions (quantities (A,) over the catalog) under the
-    instance's expected-cash constraints read from `vt`; None when no financing keeps
-    min cash. An LP: every action's binary and MW are pinned."""
+def _pinned_model(instance: Instance, catalog: Sequence[Action], vt: ValueTable,
+                  quantities: np.ndarray, fixes: Sequence[Fix] | None, elastic: bool) -> PlanModel:
+    """A risk-neutral PlanModel whose every action's binary and MW are pinned to
+    `quantities`: only the financing is left to choose."""
     pm = PlanModel(replace(instance, risk=replace(instance.risk, cvar_floor_usd=None, weight=0.0)),
-                   catalog, vt)
+                   catalog, vt, elastic_cash=elastic)
     apply_fixes(pm, fixes)
     q = np.asarray(quantities, dtype=float)
     on = q > 0
@@ -367,10 +365,25 @@ def fund_plan(instance: Instance, catalog: Sequence[Action], vt: ValueTable,
         if a.kind == "convert" and on[a.index]:
             pm.m.q[a.index].setlb(float(q[a.index]))
             pm.m.q[a.index].setub(float(q[a.index]))
+    return pm
+
+
+def fund_plan(instance: Instance, catalog: Sequence[Action], vt: ValueTable,
+              quantities: np.ndarray, fixes: Sequence[Fix] | None = None
+              ) -> list[tuple[str, float, int]] | dict:
+    """Least-cost financing of fixed actions (quantities (A,) over the catalog) under the
+    instance's expected-cash constraints read from `vt` (an LP: every action is pinned).
+    When no financing keeps min cash, returns {"month", "shortfall_usd"}: the first month
+    that stays short with every instrument drawn (the elastic model's least total slack)."""
+    pm = _pinned_model(instance, catalog, vt, quantities, fixes, elastic=False)
     out = pm.solve(None, 1e-9)
-    if not out.has_solution:
-        return None
-    return _draw_list(pm, pm.draw_amounts())
+    if out.has_solution:
+        return _draw_list(pm, pm.draw_amounts())
+    pm = _pinned_model(instance, catalog, vt, quantities, fixes, elastic=True)
+    pm.solve(None, 1e-9)
+    slack = pm.slack_usd()
+    j = int(np.argmax(slack > 1.0))
+    return {"month": month_str(instance.plan.start + j), "shortfall_usd": float(slack[j])}
 
 
 def vss(instance: Instance, result: PlanResult, *, backend: str = "auto",
@@ -385,7 +398,9 @@ def vss(instance: Instance, result: PlanResult, *, backend: str = "auto",
     help the mean-value plan, so the VSS reported is if anything conservative. When the
     mean-value plan misses the CVaR floor on the scenarios it is not a feasible plan, and
     `mean_value_meets_floor` says so (that is part of what the stochastic model buys);
-    when no financing can carry it, `mean_value_fundable` is false and VSS is null.
+    when no financing can carry it, `mean_value_fundable` is false, VSS is null and
+    `mean_value_cash_short` names the first month it runs short and by how much (the
+    mean-value plan counts on outcomes, such as a sale closing, that are only likely).
     """
     alpha, w, floor = instance.risk.alpha, float(instance.risk.weight or 0.0), instance.risk.cvar_floor_usd
     catalog, vt_in = _in_sample_table(instance, result, backend)
@@ -417,9 +432,9 @@ def vss(instance: Instance, result: PlanResult, *, backend: str = "auto",
                "expected cash, valued on the in-sample scenarios",
     }
     draws = fund_plan(instance, catalog, vt_in, q, fixes)
-    if draws is None:
-        out.update(mean_value_fundable=False, vss_usd=None, mean_value_objective_usd=None,
-                   mean_value_meets_floor=None)
+    if isinstance(draws, dict):
+        out.update(mean_value_fundable=False, mean_value_cash_short=draws, vss_usd=None,
+                   mean_value_objective_usd=None, mean_value_meets_floor=None)
         return out
     _, _, financing = clean_plan([], [], draws)
     cost, _ = financing_cost_and_cash(instance, financing)
@@ -483,7 +498,7 @@ def evpi(instance: Instance, result: PlanResult, *, scenarios: int = 200, backen
 
 def assess(instance: Instance, result: PlanResult, *, oos_scenarios: int | None = None,
            oos_seed: int | None = None, batches: int = 10, batch_scenarios: int | None = None,
-           evpi_scenarios: int = 200, backend: str = "auto", chunk: int = 2048,
+           evpi_scenarios: int = 200, backend: str = "auto", chunk: int | None = None,
            fixes: Sequence[Fix] | None = None,
            progress: Callable[[str], None] | None = None) -> dict:
     """plan.json's `quality` section: `out_of_sample`, `optimality_gap` (MMW), `vss`,

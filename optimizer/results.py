@@ -8,7 +8,6 @@ computed from those clean numbers exactly as `evaluate` would, so that
 """
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
@@ -23,7 +22,7 @@ from .engine import value_actions
 from .evaluate import plan_samples
 from .finance import financing_cost_and_cash
 from .instance import Instance
-from .outputs import write_outputs
+from .outputs import to_json, write_outputs
 from .plan_file import decisions_csv, plan_document
 
 MW_DIGITS = 6        # round converted MW to a micro-MW
@@ -45,6 +44,8 @@ class PlanResult:
     value_table: ValueTable | None = None
     catalog: list[Action] = field(default_factory=list)
     seconds_total: float = 0.0
+    quality: dict | None = None          # plan.json's `quality` section, when assessed
+    whatif: dict | None = None           # the constrained plan against the free one
 
     @property
     def document(self) -> dict:
@@ -60,6 +61,10 @@ class PlanResult:
             "backend": self.backend,
             "versions": versions(),
         })
+        if self.quality is not None:
+            doc["quality"] = self.quality
+        if self.whatif is not None:
+            doc["whatif"] = self.whatif
         return doc
 
     @property
@@ -143,17 +148,9 @@ def write_plan_outputs(result: PlanResult, out_dir: str, extra: dict | None = No
             np.save(f, result.samples)
 
     files: dict[str, Any] = {
-        "plan.json": json.dumps(result.document, indent=2, default=_json_default) + "\n",
+        "plan.json": to_json(result.document),
         "decisions.csv": decisions_csv(result.instance, result.actions, result.quantities),
         "npv_samples.npy": samples,
     }
     files.update(extra or {})
     write_outputs(out_dir, files)
-
-
-def _json_default(v):
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")

@@ -34,14 +34,15 @@ are on that scale (base 1 for x, 0 for +). The re-valued plan keeps its financin
 `cash_short_*_usd` is how far (worst month) it falls below min cash in expectation at that
 setting: a plan funded to the limit at the base runs short when the input turns against it.
 
-A flip is a change in the set of decisions (site, action, start, lease); MW resized
-within the same decisions is reported in `changes_*` but is not a flip (continuous MW
-follow the cash constraints smoothly). Bisection assumes one switch between the base and
-the flipping end: if the plan changes several times on the way, it finds one of them.
+A flip is a change in *what is done where, with whom*: the set of (site, action, lease)
+in the plan. A start moved by a quarter or MW resized is reported in `changes_*` but is
+not a flip: plans carry several near-tied timings and cash-driven MW splits (measured on
+vivopower: counting starts as flips made every rent or capex move of 1% a "flip"), and a
+board decides the strategy, not the quarter. Bisection assumes one switch between the
+base and the flipping end: if the plan changes several times on the way, it finds one.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -59,7 +60,7 @@ from .results import PlanResult, plan_instance
 from .solve import Fix, PlanInfeasible
 from .whatif import decision_diff
 
-BISECT_STEPS = 5        # bracket = range / 32: a few solves per flipping side
+BISECT_STEPS = 4        # bracket = range / 16: four solves per flipping side
 CASH_TOL_USD = 1.0
 
 
@@ -148,15 +149,16 @@ class Setting:
     infeasible: str | None = None     # why no plan exists there, when so
 
 
-def _keys(decisions: Sequence[dict]) -> set[tuple]:
-    return {(d["site"], d["action"], d["start"], d.get("lease")) for d in decisions}
+def strategy(decisions: Sequence[dict]) -> set[tuple]:
+    """What a plan does where, with whom: {(site, action, lease)} (see the module docstring)."""
+    return {(d["site"], d["action"], d.get("lease")) for d in decisions}
 
 
 class _Evaluator:
     """Values the fixed plan and re-plans at settings of one instance (N scenarios, seed)."""
 
     def __init__(self, instance: Instance, result: PlanResult, scenarios: int, seed: int,
-                 backend: str, chunk: int, fixes: Sequence[Fix] | None, replan: bool,
+                 backend: str, chunk: int | None, fixes: Sequence[Fix] | None, replan: bool,
                  gap: float) -> None:
         self.instance = replace(instance, plan=replace(instance.plan, scenarios=scenarios, seed=seed))
         self.result, self.backend, self.chunk = result, backend, chunk
@@ -190,7 +192,7 @@ class _Evaluator:
 
 
 def _differs(s: Setting, reference: Sequence[dict]) -> bool:
-    return s.decisions is None or _keys(s.decisions) != _keys(reference)
+    return s.decisions is None or strategy(s.decisions) != strategy(reference)
 
 
 def bisect_flip(ev: _Evaluator, k: Knob, same: float, differs: float, reference: Sequence[dict],
@@ -207,7 +209,7 @@ def bisect_flip(ev: _Evaluator, k: Knob, same: float, differs: float, reference:
 
 
 def sensitivity(instance: Instance, result: PlanResult, *, scenarios: int | None = None,
-                backend: str = "auto", chunk: int = 2048, replan: bool = True,
+                backend: str = "auto", chunk: int | None = None, replan: bool = True,
                 fixes: Sequence[Fix] | None = None, inputs: Sequence[str] | None = None,
                 gap: float = 1e-4, bisect_steps: int = BISECT_STEPS,
                 progress: Callable[[str], None] | None = None) -> list[dict]:
@@ -219,8 +221,8 @@ def sensitivity(instance: Instance, result: PlanResult, *, scenarios: int | None
     changes_high, infeasible_low, infeasible_high}``. NPVs are the chosen plan's E[NPV] on
     `scenarios` (default min(the plan's count, 2000)) scenarios of the plan's seed.
     Flips compare the plan re-solved at the setting with the plan re-solved at the base
-    setting on the same scenarios (the reference; it is `result` itself when the counts
-    match). `threshold` is the switching setting nearest the base (the midpoint of its
+    setting on the same scenarios (the reference: the same plan as `result` when the
+    scenario count and fixes are those `result` was planned with). `threshold` is the switching setting nearest the base (the midpoint of its
     bisection bracket); `fixes` are the --fix/--forbid the plan was made under.
     """
     n = min(result.scenarios, 2000) if scenarios is None else scenarios
@@ -290,23 +292,22 @@ def sensitivity_command(args, instance: Instance) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .commands import _chunk_reporter, _console, _progress, money
-    from .frontier import to_json
-    from .outputs import write_outputs
+    from .commands import chunk_reporter, console_err, progress_bar, money
+    from .outputs import to_json, write_outputs
     from .whatif import parse_fixes
 
     fixes = parse_fixes(getattr(args, "fix", None), getattr(args, "forbid", None), instance)
-    console = _console()
+    console = console_err()
     n = args.scenarios or min(instance.plan.scenarios, 2000)
     replan = not getattr(args, "no_replan", False)
     try:
-        with _progress(console) as progress:
-            report = _chunk_reporter(progress, "scenarios and valuation", n)
+        with progress_bar(console) as progress:
+            report = chunk_reporter(progress, "scenarios and valuation", n)
             result = plan_instance(instance, scenarios=n, seed=args.seed, backend=args.backend,
-                                   chunk=getattr(args, "chunk", 2048), fixes=fixes,
+                                   chunk=getattr(args, "chunk", None), fixes=fixes,
                                    valuation_progress=report)
         rows = sensitivity(instance, result, scenarios=n, backend=args.backend,
-                           chunk=getattr(args, "chunk", 2048), replan=replan, fixes=fixes,
+                           chunk=getattr(args, "chunk", None), replan=replan, fixes=fixes,
                            progress=lambda msg: console.print(f"  {msg}"))
     except PlanInfeasible as err:
         console.print(f"[bold red]no feasible plan:[/] {err}")
@@ -318,7 +319,7 @@ def sensitivity_command(args, instance: Instance) -> int:
            "inputs": rows}
     write_outputs(args.out, {"sensitivity.json": to_json(doc), "sensitivity.csv": sensitivity_csv(rows)})
     out = Console(highlight=False)
-    t = Table(title=f"Sensitivity of the plan's E[NPV] (base ${money(doc['base_npv_usd'])}), "
+    t = Table(title=f"Sensitivity of the plan's E[NPV] (base {money(doc['base_npv_usd'])}), "
                     f"{n:,} scenarios", title_justify="left")
     for c in ("input", "low", "high", "E[NPV] low", "E[NPV] high", "plan flips at"):
         t.add_column(c, justify="left" if c in ("input", "plan flips at") else "right")
@@ -326,8 +327,8 @@ def sensitivity_command(args, instance: Instance) -> int:
         flip = _setting_text(r["unit"], r["threshold"]) if r["threshold"] is not None else (
             "no flip in range" if replan else "not re-planned")
         t.add_row(r["label"], _setting_text(r["unit"], r["low"]), _setting_text(r["unit"], r["high"]),
-                  f"${money(r['npv_low_usd'])}" + (" (cash short)" if r["cash_short_low_usd"] else ""),
-                  f"${money(r['npv_high_usd'])}" + (" (cash short)" if r["cash_short_high_usd"] else ""), flip)
+                  f"{money(r['npv_low_usd'])}" + (" (cash short)" if r["cash_short_low_usd"] else ""),
+                  f"{money(r['npv_high_usd'])}" + (" (cash short)" if r["cash_short_high_usd"] else ""), flip)
     out.print(t)
     out.print(f"wrote {args.out}/sensitivity.json, sensitivity.csv")
     return 0

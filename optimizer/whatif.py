@@ -210,7 +210,7 @@ def compare(free: PlanResult, constrained: PlanResult) -> dict:
 
 
 def run_whatif(instance: Instance, fixes: Sequence[Fix], *, scenarios: int | None = None,
-               seed: int | None = None, backend: str = "auto", chunk: int = 2048,
+               seed: int | None = None, backend: str = "auto", chunk: int | None = None,
                time_limit: float | None = None, gap: float = 1e-4,
                valuation_progress: Callable[[int, int], None] | None = None,
                solver_progress: Callable[[str], None] | None = None,

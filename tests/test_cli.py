@@ -138,3 +138,35 @@ def test_time_limit_reports_honestly(tmp_path):
         assert solver["gap"] > 0 and "warning" in r.stdout + r.stderr
     else:
         assert solver["gap"] <= 1e-4 + 1e-12
+
+
+def test_contradictory_fix_and_forbid_exit_2(tmp_path):
+    out = tmp_path / "o"
+    r = run("plan", TINY, "--out", str(out), "--fix", "mine=sell", "--forbid", "mine=sell")
+    assert r.returncode == 2 and "mine=sell" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_fix_is_honoured_and_compared(tmp_path):
+    out = tmp_path / "o"
+    r = run("plan", TINY, "--out", str(out), "--scenarios", "300", "--fix", "mine=sell@2026-07",
+            "--quality", "none")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((out / "plan.json").read_text())  # strict JSON: no NaN
+    assert {"site": "mine", "action": "sell", "start": "2026-07"} in doc["decisions"]
+    given_up = doc["whatif"]
+    assert given_up["fixes"] == ["fix mine=sell@2026-07"]
+    # the free plan is optimal on the same scenarios, so fixing can only cost
+    assert given_up["expected_npv_given_up_usd"] >= -1e-6 * abs(doc["stats"]["expected_npv_usd"])
+
+
+def test_frontier_command_is_monotone(tmp_path):
+    out = tmp_path / "f"
+    r = run("frontier", TINY, "--out", str(out), "--scenarios", "300", "--points", "4")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((out / "frontier.json").read_text())["points"]
+    assert len(rows) >= 2
+    for a, b in zip(rows, rows[1:]):
+        assert b["floor_usd"] >= a["floor_usd"]
+        assert b["expected_npv_usd"] <= a["expected_npv_usd"] * (1 + 1e-4) + 1.0
+        assert b["cvar_usd"] >= b["floor_usd"] - 1e-6 * abs(b["floor_usd"]) - 1.0
