@@ -179,5 +179,44 @@ def print_plan_summary(result: PlanResult, out_dir: str, extra: list[str] | None
             f.add_row(d["instrument"], f"{money(d['amount_usd'])}", d["start"])
         out.print(f)
     out.print(stats_table(doc["stats"], "Plan NPV (baseline + actions - financing cost), in-sample"))
+    for line in quality_lines(doc.get("quality"), doc.get("whatif")):
+        out.print(line)
     files = ["plan.json", "decisions.csv", "npv_samples.npy", *(extra or [])]
     out.print(f"wrote {out_dir}/: {', '.join(files)}")
+
+
+def quality_lines(quality: dict | None, whatif: dict | None) -> list[str]:
+    """The terminal's short account of how far to trust the numbers."""
+    lines: list[str] = []
+    oos = (quality or {}).get("out_of_sample")
+    if oos:
+        o = oos["out_of_sample"]
+        e, c = o["expected_npv"], o["cvar"]
+        lines.append(f"Out-of-sample ({o['scenarios']:,} fresh scenarios, seed {o['seed']}): "
+                     f"E[NPV] {money(e['estimate_usd'])} (95% CI {money(e['ci95_usd'][0])} to "
+                     f"{money(e['ci95_usd'][1])}), CVaR {money(c['estimate_usd'])} "
+                     f"(95% CI {money(c['ci95_usd'][0])} to {money(c['ci95_usd'][1])})")
+        cash = oos.get("cash_balance_usd") or {}
+        if cash.get("prob_below_min_any_month") is not None:
+            lines.append(f"Cash: the minimum of {money(cash['min_cash_usd'])} holds on expected cash flows; "
+                         f"{cash['prob_below_min_any_month']:.0%} of scenarios dip below it in some month "
+                         f"(see the fan chart in report.html)")
+    gap = (quality or {}).get("optimality_gap")
+    if gap and gap.get("upper95_usd") is not None:
+        lines.append(f"Optimality gap (Mak-Morton-Wood, {gap.get('batches')} batches): "
+                     f"95% upper bound {money(gap['upper95_usd'])}")
+    vss = (quality or {}).get("vss") or {}
+    if vss.get("vss_usd") is not None:
+        lines.append(f"Value of the stochastic solution: {money(vss['vss_usd'])} over the mean-value plan")
+    elif vss.get("mean_value_fundable") is False:
+        lines.append("Value of the stochastic solution: the mean-value plan cannot even be funded")
+    evpi = (quality or {}).get("evpi") or {}
+    if evpi.get("evpi_usd") is not None:
+        lines.append(f"Expected value of perfect information: {money(evpi['evpi_usd'])} "
+                     f"(s.e. {money(evpi['evpi_se_usd'])}, {evpi['scenarios']} scenarios)")
+    if whatif:
+        lines.append(f"What-if ({', '.join(whatif.get('fixes', []))}): gives up "
+                     f"{money(whatif['expected_npv_given_up_usd'])} of E[NPV] and "
+                     f"{money(whatif['cvar_given_up_usd'])} of CVaR against the free plan")
+    return lines
+

@@ -28,10 +28,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from gpu.backend import to_host
 from gpu.risk import cvar
@@ -55,57 +55,13 @@ FLOOR_TOL = 1e-9                    # relative, as the cut loop's
 
 # ---- Student's t, intervals --------------------------------------------------------------
 
-def _t_abs_cdf(t: float, df: int) -> float:
-    """P(|T| <= t) for T ~ Student t with integer df, t >= 0 (Abramowitz & Stegun 26.7.3-4):
-    finite sums in cos(theta), theta = atan(t / sqrt(df))."""
-    theta = math.atan(t / math.sqrt(df))
-    c2, s = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2 == 1:
-        total, term = 0.0, math.cos(theta)
-        if df > 1:
-            total = term
-            for k in range(3, df - 1, 2):   # cos^k theta x (2.4...(k-1)) / (1.3...k)
-                term *= c2 * (k - 1) / k
-                total += term
-        return (2.0 / math.pi) * (theta + s * total)
-    total, term = 1.0, 1.0
-    for k in range(2, df - 1, 2):          # cos^k theta x (1.3...(k-1)) / (2.4...k)
-        term *= c2 * (k - 1) / k
-        total += term
-    return s * total
-
-
 def t_quantile(p: float, df: int) -> float:
     """The p-quantile of Student's t with `df` degrees of freedom (p in (0, 1))."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"p: must be in (0, 1), got {p}")
     if df < 1 or int(df) != df:
         raise ValueError(f"df: must be a positive integer, got {df}")
-    df = int(df)
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    z = NormalDist().inv_cdf(p)
-    if df > 400:
-        # Cornish-Fisher expansion in 1/df (A&S 26.7.5): error < 1e-7 at df > 400
-        g1 = (z ** 3 + z) / 4.0
-        g2 = (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96.0
-        g3 = (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384.0
-        return z + g1 / df + g2 / df ** 2 + g3 / df ** 3
-    target = 2.0 * p - 1.0                 # P(|T| <= t)
-    lo, hi = 0.0, max(2.0 * z, 1.0)
-    while _t_abs_cdf(hi, df) < target:
-        hi *= 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if _t_abs_cdf(mid, df) < target:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12 * max(1.0, hi):
-            break
-    return 0.5 * (lo + hi)
+    return float(student_t.ppf(p, int(df)))
 
 
 def mean_ci(samples: Any, level: float = LEVEL) -> dict:

@@ -44,13 +44,6 @@ def test_t_quantile_closed_forms(p):
     assert t_quantile(1 - p, 2) == pytest.approx(-t_quantile(p, 2), rel=1e-12)
 
 
-@pytest.mark.parametrize("df", [3, 4, 9, 19, 30, 99, 400, 401, 5000, 10 ** 6])
-def test_t_quantile_matches_scipy(df):
-    stats = pytest.importorskip("scipy.stats")
-    for p in (0.9, 0.95, 0.975, 0.995):
-        assert t_quantile(p, df) == pytest.approx(stats.t.ppf(p, df), rel=2e-7)
-
-
 def test_t_quantile_rejects_bad_arguments():
     with pytest.raises(ValueError, match="p: must be in"):
         t_quantile(1.0, 5)
