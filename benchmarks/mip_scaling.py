@@ -222,13 +222,18 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(run_case(n, S, mode, args))
                 print(json.dumps(rows[-1], default=float), flush=True)
     print_table(rows)
-    out = Path(args.out)
+    write_results(args.out, args, rows)
+    return 0
+
+
+def write_results(path: str, args, rows: list[dict]) -> None:
+    """The benchmark's JSON (machine, arguments, rows), replaced whole."""
+    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps({"machine": machine(), "args": vars(args), "rows": rows},
                               indent=2, default=float))
     tmp.replace(out)
-    return 0
 
 
 if __name__ == "__main__":

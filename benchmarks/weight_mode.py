@@ -204,13 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                         m["rel_diff_vs_ef"] = (m["objective"] - ef["objective"]) / abs(ef["objective"])
             rows.append(row)
     print_table(rows)
-    from mip_scaling import machine
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"machine": machine(), "args": vars(args), "rows": rows},
-                              indent=2, default=float))
-    tmp.replace(out)
+    from mip_scaling import write_results
+    write_results(args.out, args, rows)
     return 0
 
 
