@@ -65,21 +65,23 @@ def mining_margin(xp: ModuleType, inputs: EngineInputs, scen, hashprice):
     fused = xp.__name__ == "cupy"
     mb = n_months if fused else max(1, min(n_months, HOUR_ELEMENTS // max(1, c * pairs)))
     for k in np.unique(s.market[mining_sites]):
-        here = mining_sites[s.market[mining_sites] == k]
+        here_host = mining_sites[s.market[mining_sites] == k]
+        here = xp.asarray(here_host)  # index the device array with a device array
         level = power_levels(xp, h.seed, scen, h, p, int(k))
         # $/MWh a site earns from hashing: TH/s per MW x $/TH/s/day / 24 h
-        th_per_mw = xp.asarray(1e6 / s.efficiency_j_per_th[here], dtype=xp.float64)
+        th_per_mw = xp.asarray(1e6 / s.efficiency_j_per_th[here_host], dtype=xp.float64)
         revenue = th_per_mw[:, None, None] * hashprice[None, :, :] / 24.0
         for m0 in range(0, n_months, mb):
             m1 = min(n_months, m0 + mb)
             sums = hourly_margin_sums(xp, h.seed, scen, m0, level[:, m0:m1], revenue[:, :, m0:m1],
                                       p, int(k), hours)
             margin[here, :, m0:m1] = sums * scale
-        opex = xp.asarray(s.opex_usd_per_mw_month[here], dtype=xp.float64)
+        opex = xp.asarray(s.opex_usd_per_mw_month[here_host], dtype=xp.float64)
         margin[here] -= opex[:, None, None]
     patience = s.shutdown_after_loss_months[mining_sites]
     if (patience > 0).any():
-        margin[mining_sites] = mothball(xp, margin[mining_sites], patience)
+        rows = xp.asarray(mining_sites)
+        margin[rows] = mothball(xp, margin[rows], patience)
     return margin
 
 
