@@ -97,6 +97,12 @@ def _svg_text(fig: Figure, name: str, label: str) -> str:
     return svg.strip()
 
 
+def standalone(svg: str) -> str:
+    """A chart fragment as an .svg file of its own (the namespaces inlining drops)."""
+    return svg.replace("<svg", '<svg xmlns="http://www.w3.org/2000/svg" '
+                               'xmlns:xlink="http://www.w3.org/1999/xlink"', 1) + "\n"
+
+
 def _figure(height_in: float) -> Figure:
     return Figure(figsize=(WIDTH_IN, height_in), dpi=100)
 

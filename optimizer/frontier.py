@@ -164,6 +164,15 @@ def frontier_document(instance: Instance, rows: Sequence[dict], *, scenarios: in
             "instance_floor_usd": instance.risk.cvar_floor_usd, "points": list(rows)}
 
 
+def frontier_plot(rows: Sequence[dict]) -> str:
+    """frontier.svg: E[NPV] against CVaR, floors where the decisions change marked."""
+    from .charts import frontier_svg, standalone
+
+    good = [r for r in rows if r.get("cvar_usd") is not None and r.get("expected_npv_usd") is not None]
+    return standalone(frontier_svg([r["cvar_usd"] for r in good], [r["expected_npv_usd"] for r in good],
+                                   [bool(r.get("changed")) and i > 0 for i, r in enumerate(good)]))
+
+
 def frontier_command(args, instance: Instance) -> int:
     """`wattfolio frontier INSTANCE --out DIR [--points N] [--scenarios N] [--seed S]
     [--backend B] [--chunk C] [--fix ..] [--forbid ..]`: writes DIR/frontier.csv and
@@ -196,7 +205,8 @@ def frontier_command(args, instance: Instance) -> int:
     doc = frontier_document(instance, rows, scenarios=scenarios, seed=seed, backend=vt.backend,
                             fixes=fixes)
     write_outputs(args.out, {"frontier.json": to_json(doc),
-                             "frontier.csv": frontier_csv(rows)})
+                             "frontier.csv": frontier_csv(rows),
+                             "frontier.svg": frontier_plot(rows)})
     out = Console(highlight=False)
     t = Table(title=f"Efficient frontier: E[NPV] vs CVaR {instance.risk.alpha:.0%}, "
                     f"{scenarios:,} scenarios", title_justify="left")
@@ -207,5 +217,5 @@ def frontier_command(args, instance: Instance) -> int:
                   money(r['cvar_usd']),
                   _decisions_text(r["decisions"]) if i == 0 else _changes_text(r["changed"]) or "(same plan)")
     out.print(t)
-    out.print(f"wrote {args.out}/frontier.json, frontier.csv")
+    out.print(f"wrote {args.out}/frontier.json, frontier.csv, frontier.svg")
     return 0

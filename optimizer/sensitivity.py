@@ -284,6 +284,17 @@ def sensitivity_csv(rows: Sequence[dict]) -> str:
     return pd.DataFrame([{c: r[c] for c in cols} for r in rows], columns=cols).to_csv(index=False)
 
 
+def tornado_plot(rows: Sequence[dict], base_npv_usd: float) -> str:
+    """tornado.svg: the plan's E[NPV] with each input at its low and high setting."""
+    from .charts import standalone, tornado_svg
+
+    good = [r for r in rows if r.get("npv_low_usd") is not None and r.get("npv_high_usd") is not None]
+    return standalone(tornado_svg([r["label"] for r in good], [r["npv_low_usd"] for r in good],
+                                  [r["npv_high_usd"] for r in good], float(base_npv_usd),
+                                  [_setting_text(r["unit"], r["low"]) for r in good],
+                                  [_setting_text(r["unit"], r["high"]) for r in good]))
+
+
 def sensitivity_command(args, instance: Instance) -> int:
     """`wattfolio sensitivity INSTANCE --out DIR [--scenarios N] [--seed S] [--backend B]
     [--chunk C] [--fix ..] [--forbid ..] [--no-replan]`: plans at N scenarios (default
@@ -317,7 +328,8 @@ def sensitivity_command(args, instance: Instance) -> int:
            "fixes": [str(f) for f in fixes], "plan": result.document["decisions"],
            "base_npv_usd": rows[0]["base_npv_usd"] if rows else result.stats["expected_npv_usd"],
            "inputs": rows}
-    write_outputs(args.out, {"sensitivity.json": to_json(doc), "sensitivity.csv": sensitivity_csv(rows)})
+    write_outputs(args.out, {"sensitivity.json": to_json(doc), "sensitivity.csv": sensitivity_csv(rows),
+                             "tornado.svg": tornado_plot(rows, doc["base_npv_usd"])})
     out = Console(highlight=False)
     t = Table(title=f"Sensitivity of the plan's E[NPV] (base {money(doc['base_npv_usd'])}), "
                     f"{n:,} scenarios", title_justify="left")
@@ -330,5 +342,5 @@ def sensitivity_command(args, instance: Instance) -> int:
                   f"{money(r['npv_low_usd'])}" + (" (cash short)" if r["cash_short_low_usd"] else ""),
                   f"{money(r['npv_high_usd'])}" + (" (cash short)" if r["cash_short_high_usd"] else ""), flip)
     out.print(t)
-    out.print(f"wrote {args.out}/sensitivity.json, sensitivity.csv")
+    out.print(f"wrote {args.out}/sensitivity.json, sensitivity.csv, tornado.svg")
     return 0

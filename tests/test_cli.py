@@ -165,6 +165,8 @@ def test_frontier_command_is_monotone(tmp_path):
     r = run("frontier", TINY, "--out", str(out), "--scenarios", "300", "--points", "4")
     assert r.returncode == 0, r.stderr
     rows = json.loads((out / "frontier.json").read_text())["points"]
+    svg = (out / "frontier.svg").read_text()
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and "Risk-return frontier" in svg
     assert len(rows) >= 2
     for a, b in zip(rows, rows[1:]):
         assert b["floor_usd"] >= a["floor_usd"]
