@@ -99,6 +99,17 @@ class LoopResult:
     first_round_infeasible: bool = False
 
 
+def _stopped(out: SolveOutcome, best: "Evaluated | None", ub: float, rounds: list[dict], cuts: int,
+             method: str, eng: "CutEngine") -> LoopResult:
+    """A weight loop whose MIP returned no plan: infeasible or out of time, keeping the
+    best plan evaluated so far (then it is a time-limit result with its certified gap)."""
+    status = "infeasible" if out.status == "infeasible" else "no_solution"
+    if best is not None:
+        status = "time_limit"
+    return LoopResult(status, best, ub, relative_gap(best.objective, ub) if best else math.nan,
+                      rounds, cuts, method, first_round_infeasible=not eng.floor_cuts)
+
+
 class CutEngine:
     """Evaluates plans on the device and turns them into cuts on a PlanModel."""
 
@@ -307,12 +318,7 @@ def weight_loop(pm: PlanModel, alpha: float, floor: float | None = None, *,
         out = pm.solve(_remaining(deadline), mip_gap)
         if out.status == "infeasible" or not out.has_solution:
             _record(rounds, t0, "mip", out, None, pm.n_cuts, progress)
-            status = "infeasible" if out.status == "infeasible" else "no_solution"
-            if best is not None:
-                status = "time_limit"
-            return LoopResult(status, best, ub, relative_gap(best.objective, ub) if best else math.nan,
-                              rounds, pm.n_cuts, f"weight-{method}",
-                              first_round_infeasible=not eng.floor_cuts)
+            return _stopped(out, best, ub, rounds, pm.n_cuts, f"weight-{method}", eng)
         if not math.isnan(out.bound):
             # every round's cut model relaxes the true problem: each bound is valid
             ub = min(ub, out.bound)
@@ -430,12 +436,7 @@ def _rows_loop(pm: PlanModel, alpha: float, floor: float | None, *, gap: float,
         out = pm.solve(_remaining(deadline), gap)
         if out.status == "infeasible" or not out.has_solution:
             _record(rounds, t0, "mip", out, None, rows_model.size, progress)
-            status = "infeasible" if out.status == "infeasible" else "no_solution"
-            if best is not None:
-                status = "time_limit"
-            return LoopResult(status, best, ub, relative_gap(best.objective, ub) if best else math.nan,
-                              rounds, pm.n_cuts + rows_model.size, method,
-                              first_round_infeasible=not eng.floor_cuts)
+            return _stopped(out, best, ub, rounds, pm.n_cuts + rows_model.size, method, eng)
         if not math.isnan(out.bound):
             ub = min(ub, out.bound)
         ev = eng.evaluate(pm.quantities(), pm.draw_amounts())
