@@ -25,6 +25,8 @@ its actions' NPV minus the financing cost.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import math
 from dataclasses import dataclass
 
@@ -108,43 +110,52 @@ def draw_terms(instance: Instance, draw: Draw | tuple[str, int]) -> tuple[float,
     return cost * discount, cash
 
 
+def draw_errors(instance: Instance, financing: Sequence[tuple[str, float, int]],
+                paths: Sequence[str] | None = None) -> list[str]:
+    """Every reason the instance does not allow these (instrument id, amount_usd, absolute
+    month) draws: unknown instrument, negative amount, outside the horizon, after issue_by
+    (or at or after a debt's maturity), more than max_usd in all. `paths` name each draw
+    in messages (default financing[i])."""
+    plan = instance.plan
+    errors: list[str] = []
+    totals: dict[str, float] = {}
+    for i, (inst_id, amount, month) in enumerate(financing):
+        where = paths[i] if paths is not None else f"financing[{i}]"
+        try:
+            k = instance.instrument(inst_id)
+        except KeyError:
+            errors.append(f"{where}.instrument: unknown instrument {inst_id!r}")
+            continue
+        if amount < 0:
+            errors.append(f"{where}.amount_usd: must be >= 0, got {amount}")
+        elif not plan.start <= month < plan.end:
+            errors.append(f"{where}.start: outside the plan horizon, got {month_str(month)!r}")
+        elif not _issuable(k, month):
+            errors.append(f"{where}.start: {inst_id} cannot be drawn then "
+                          f"(issue_by {month_str(k.issue_by)}), got {month_str(month)!r}")
+        else:
+            totals[inst_id] = totals.get(inst_id, 0.0) + amount
+    for inst_id, total in totals.items():
+        cap = instance.instrument(inst_id).max_usd
+        if total > cap * (1 + 1e-9) + 1.0:
+            errors.append(f"financing: instrument {inst_id!r} draws {total:,.0f} in all, more than "
+                          f"max_usd {cap:,.0f} ({total - cap:,.0f} over max_usd)")
+    return errors
+
+
 def financing_cost_and_cash(
     instance: Instance, financing: list[tuple[str, float, int]]
 ) -> tuple[float, np.ndarray]:
     """Total PV cost (USD) and cash per plan month (M,) of a list of
     (instrument id, amount_usd, absolute month) draws. Raises PlanError on a draw the
-    instance does not allow (unknown instrument, outside the horizon, after issue_by,
-    over max_usd)."""
-    plan = instance.plan
-    errors: list[str] = []
-    totals: dict[str, float] = {}
+    instance does not allow (see `draw_errors`)."""
+    errors = draw_errors(instance, financing)
+    if errors:
+        raise PlanError(errors)
     cost = 0.0
-    cash = np.zeros(plan.months)
-    for i, (inst_id, amount, month) in enumerate(financing):
-        where = f"financing[{i}]"
-        try:
-            k = instance.instrument(inst_id)
-        except KeyError:
-            errors.append(f"{where}.instrument: unknown instrument, got {inst_id!r}")
-            continue
-        if amount < 0:
-            errors.append(f"{where}.amount_usd: must be >= 0, got {amount}")
-            continue
-        if not plan.start <= month < plan.end:
-            errors.append(f"{where}.start: outside the plan horizon, got {month_str(month)!r}")
-            continue
-        if not _issuable(k, month):
-            errors.append(f"{where}.start: {inst_id} cannot be drawn then "
-                          f"(issue_by {month_str(k.issue_by)}), got {month_str(month)!r}")
-            continue
-        totals[inst_id] = totals.get(inst_id, 0.0) + amount
+    cash = np.zeros(instance.plan.months)
+    for inst_id, amount, month in financing:
         c, flows = draw_terms(instance, (inst_id, month))
         cost += c * amount
         cash += flows * amount
-    for inst_id, total in totals.items():
-        cap = instance.instrument(inst_id).max_usd
-        if total > cap * (1 + 1e-9) + 1.0:
-            errors.append(f"financing: {inst_id} draws {total:,.0f} in all, over max_usd {cap:,.0f}")
-    if errors:
-        raise PlanError(errors)
     return cost, cash

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from .catalog import Action, build_catalog, decision_months
 from .errors import PlanError
+from .finance import draw_errors
 from .instance import Instance, month_str, parse_month
 
 DECISION_KEYS = {"site", "action", "start", "mw", "lease"}
@@ -179,12 +180,13 @@ def _plan_rules(instance: Instance, spec: PlanSpec) -> list[str]:
 
 
 def _parse_financing(items: Any, instance: Instance, errors: list[str]) -> list[tuple[str, float, int]]:
+    """Read the draws; what the instance allows is `finance.draw_errors`' to say."""
     out: list[tuple[str, float, int]] = []
+    paths: list[str] = []
     if not isinstance(items, list):
         errors.append(f"financing: must be a list, got {items!r}")
         return out
     grid = set(decision_months(instance))
-    totals: dict[str, float] = {}
     for n, f in enumerate(items):
         p = f"financing[{n}]"
         if not isinstance(f, dict):
@@ -192,30 +194,25 @@ def _parse_financing(items: Any, instance: Instance, errors: list[str]) -> list[
             continue
         for k in sorted(set(f) - FINANCING_KEYS):
             errors.append(f"{p}.{k}: unknown key")
-        ident = f.get("instrument")
-        try:
-            inst = instance.instrument(ident)
-        except KeyError:
-            errors.append(f"{p}.instrument: unknown instrument {ident!r}")
-            continue
         amount = _number(f.get("amount_usd"), f"{p}.amount_usd", errors)
         start = _month(f.get("start"), f"{p}.start", errors)
         if amount is None or start is None:
             continue
-        if amount <= 0:
+        if amount <= 0:  # a zero draw decides nothing
             errors.append(f"{p}.amount_usd: must be > 0, got {amount!r}")
             continue
-        if start not in grid or start > inst.issue_by:
-            errors.append(f"{p}.start: draws fall on the decision grid no later than issue_by "
-                          f"{month_str(inst.issue_by)}, got {month_str(start)!r}")
+        if start not in grid:
+            known = {k.id: k for k in instance.finance.instruments}.get(f.get("instrument"))
+            by = f" no later than issue_by {month_str(known.issue_by)}" if known else ""
+            errors.append(f"{p}.start: draws fall on the decision grid (every "
+                          f"{instance.plan.decision_step_months} months from "
+                          f"{month_str(instance.plan.start)}){by}, got {month_str(start)!r}")
             continue
-        totals[ident] = totals.get(ident, 0.0) + amount
-        out.append((ident, amount, start))
-    for ident, total in totals.items():
-        cap = instance.instrument(ident).max_usd
-        if total > cap * (1 + 1e-9):
-            errors.append(f"financing: instrument {ident!r} draws {total:,.0f} in all, more than max_usd {cap:,.0f}")
-    return out
+        out.append((f.get("instrument"), amount, start))
+        paths.append(p)
+    problems = draw_errors(instance, out, paths)
+    errors += problems
+    return [] if problems else out
 
 
 def plan_document(instance: Instance, actions: Sequence[Action], quantities: Sequence[float],
