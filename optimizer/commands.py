@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .evaluate import evaluate_spec
+from .formatting import usd
 from .instance import Instance
 from .plan_file import read_plan
 from .results import PlanResult, plan_instance, write_plan_outputs
@@ -35,22 +36,15 @@ def chunk_reporter(progress: Progress, label: str, total: int) -> Callable[[int,
     return lambda done, _total: progress.update(task, completed=done)
 
 
-def money(v: float) -> str:
-    """Dollars for tables: -$54.4M, $1,234.5M, $812k."""
-    sign = "-" if v < 0 else ""
-    a = abs(v)
-    return f"{sign}${a / 1e6:,.1f}M" if a >= 1e5 else f"{sign}${a / 1e3:,.0f}k"
-
-
 def stats_table(stats: dict, title: str) -> Table:
     t = Table(title=title, show_header=False, title_justify="left")
     t.add_column("statistic")
     t.add_column("value", justify="right")
-    t.add_row("Expected NPV", f"{money(stats['expected_npv_usd'])} (s.e. {money(stats['expected_npv_se_usd'])})")
-    t.add_row(f"CVaR {stats['alpha']:.0%} (mean of worst {1 - stats['alpha']:.0%})", f"{money(stats['cvar_usd'])}")
+    t.add_row("Expected NPV", f"{usd(stats['expected_npv_usd'], True)} (s.e. {usd(stats['expected_npv_se_usd'])})")
+    t.add_row(f"CVaR {stats['alpha']:.0%} (mean of worst {1 - stats['alpha']:.0%})", f"{usd(stats['cvar_usd'])}")
     t.add_row("P(NPV < 0)", f"{stats['prob_loss']:.1%}")
     for k, v in stats["npv_quantiles_usd"].items():
-        t.add_row(f"NPV {k}", f"{money(v)}")
+        t.add_row(f"NPV {k}", f"{usd(v)}")
     return t
 
 
@@ -80,7 +74,7 @@ def evaluate_command(args, instance: Instance) -> int:
     out.print(f"Plan {args.plan} on {instance.plan.name}: {len(spec.actions)} decisions, "
               f"{len(spec.financing)} draws")
     out.print(f"{ev.scenarios:,} scenarios, seed {ev.seed}{in_sample}, backend {ev.backend}, "
-              f"{instance.plan.hours_per_month} h/month sampled; financing cost {money(ev.financing_cost_usd)}")
+              f"{instance.plan.hours_per_month} h/month sampled; financing cost {usd(ev.financing_cost_usd)}")
     out.print(stats_table(ev.stats, "Plan NPV (baseline + actions - financing cost)"))
     return 0
 
@@ -176,7 +170,7 @@ def print_plan_summary(result: PlanResult, out_dir: str, extra: list[str] | None
         for c in ("instrument", "amount", "start"):
             f.add_column(c)
         for d in doc["financing"]:
-            f.add_row(d["instrument"], f"{money(d['amount_usd'])}", d["start"])
+            f.add_row(d["instrument"], f"{usd(d['amount_usd'])}", d["start"])
         out.print(f)
     out.print(stats_table(doc["stats"], "Plan NPV (baseline + actions - financing cost), in-sample"))
     for line in quality_lines(doc.get("quality"), doc.get("whatif")):
@@ -193,30 +187,30 @@ def quality_lines(quality: dict | None, whatif: dict | None) -> list[str]:
         o = oos["out_of_sample"]
         e, c = o["expected_npv"], o["cvar"]
         lines.append(f"Out-of-sample ({o['scenarios']:,} fresh scenarios, seed {o['seed']}): "
-                     f"E[NPV] {money(e['estimate_usd'])} (95% CI {money(e['ci95_usd'][0])} to "
-                     f"{money(e['ci95_usd'][1])}), CVaR {money(c['estimate_usd'])} "
-                     f"(95% CI {money(c['ci95_usd'][0])} to {money(c['ci95_usd'][1])})")
+                     f"E[NPV] {usd(e['estimate_usd'], True)} (95% CI {usd(e['ci95_usd'][0], True)} to "
+                     f"{usd(e['ci95_usd'][1], True)}), CVaR {usd(c['estimate_usd'], True)} "
+                     f"(95% CI {usd(c['ci95_usd'][0], True)} to {usd(c['ci95_usd'][1], True)})")
         cash = oos.get("cash_balance_usd") or {}
         if cash.get("prob_below_min_any_month") is not None:
-            lines.append(f"Cash: the minimum of {money(cash['min_cash_usd'])} holds on expected cash flows; "
+            lines.append(f"Cash: the minimum of {usd(cash['min_cash_usd'])} holds on expected cash flows; "
                          f"{cash['prob_below_min_any_month']:.0%} of scenarios dip below it in some month "
                          f"(see the fan chart in report.html)")
     gap = (quality or {}).get("optimality_gap")
     if gap and gap.get("upper95_usd") is not None:
         lines.append(f"Optimality gap (Mak-Morton-Wood, {gap.get('batches')} batches): "
-                     f"95% upper bound {money(gap['upper95_usd'])}")
+                     f"95% upper bound {usd(gap['upper95_usd'])}")
     vss = (quality or {}).get("vss") or {}
     if vss.get("vss_usd") is not None:
-        lines.append(f"Value of the stochastic solution: {money(vss['vss_usd'])} over the mean-value plan")
+        lines.append(f"Value of the stochastic solution: {usd(vss['vss_usd'])} over the mean-value plan")
     elif vss.get("mean_value_fundable") is False:
         lines.append("Value of the stochastic solution: the mean-value plan cannot even be funded")
     evpi = (quality or {}).get("evpi") or {}
     if evpi.get("evpi_usd") is not None:
-        lines.append(f"Expected value of perfect information: {money(evpi['evpi_usd'])} "
-                     f"(s.e. {money(evpi['evpi_se_usd'])}, {evpi['scenarios']} scenarios)")
+        lines.append(f"Expected value of perfect information: {usd(evpi['evpi_usd'])} "
+                     f"(s.e. {usd(evpi['evpi_se_usd'])}, {evpi['scenarios']} scenarios)")
     if whatif:
         lines.append(f"What-if ({', '.join(whatif.get('fixes', []))}): gives up "
-                     f"{money(whatif['expected_npv_given_up_usd'])} of E[NPV] and "
-                     f"{money(whatif['cvar_given_up_usd'])} of CVaR against the free plan")
+                     f"{usd(whatif['expected_npv_given_up_usd'])} of E[NPV] and "
+                     f"{usd(whatif['cvar_given_up_usd'])} of CVaR against the free plan")
     return lines
 

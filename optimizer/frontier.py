@@ -181,7 +181,8 @@ def frontier_command(args, instance: Instance) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .commands import chunk_reporter, console_err, progress_bar, money
+    from .commands import chunk_reporter, console_err, progress_bar
+    from .formatting import usd
     from .outputs import to_json, write_outputs
     from .whatif import parse_fixes
 
@@ -213,8 +214,8 @@ def frontier_command(args, instance: Instance) -> int:
     for c in ("floor", "E[NPV]", "CVaR", "changes vs previous point"):
         t.add_column(c, justify="left" if c.startswith("changes") else "right")
     for i, r in enumerate(rows):
-        t.add_row(money(r['floor_usd']), money(r['expected_npv_usd']),
-                  money(r['cvar_usd']),
+        t.add_row(usd(r['floor_usd']), usd(r['expected_npv_usd']),
+                  usd(r['cvar_usd']),
                   _decisions_text(r["decisions"]) if i == 0 else _changes_text(r["changed"]) or "(same plan)")
     out.print(t)
     out.print(f"wrote {args.out}/frontier.json, frontier.csv, frontier.svg")

@@ -27,13 +27,12 @@ import numpy as np
 
 from . import charts
 from .instance import Instance, Site, month_str, parse_month
+from .formatting import DASH, MINUS, usd
 from .outputs import write_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from .results import PlanResult
 
-MINUS = "\u2212"
-DASH = "\u2014"
 
 
 @dataclass
@@ -49,27 +48,6 @@ class ReportContext:
 
 
 # ---------------------------------------------------------------- formatting
-
-
-def usd(v: Any) -> str:
-    """Dollars for people: $3.06B, $1,121.0M, $450k, −$12.3M; '—' when missing."""
-    if v is None or isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
-        return DASH
-    v = float(v)
-    if not math.isfinite(v):
-        return DASH
-    a, sign = abs(v), MINUS if v < 0 else ""
-    if round(a, -7) >= 1e9:
-        text = f"{a / 1e9:,.2f}B"
-    elif round(a, -4) >= 1e6:
-        text = f"{a / 1e6:,.1f}M"
-    elif a >= 1e3:
-        text = f"{a / 1e3:,.0f}k"
-    else:
-        text = f"{a:,.0f}"
-    if text.strip("0.,BMk") == "":        # rounds to zero: no "−$0.0M"
-        sign = ""
-    return f"{sign}${text}"
 
 
 def pct(v: Any, digits: int = 1) -> str:
@@ -581,7 +559,7 @@ def _quality_value(key: str, v: Any) -> str:
     if isinstance(v, (list, tuple)):
         if len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) \
                 and ("ci95" in key or key.endswith("_usd")):
-            return f"{usd(v[0])} to {usd(v[1])}"
+            return f"{usd(v[0], precise=True)} to {usd(v[1], precise=True)}"
         if all(_is_decision(d) for d in v) and v:
             return _items_text(v)
         if len(v) > LONG_LIST or any(isinstance(x, (dict, list, tuple)) for x in v):
@@ -648,7 +626,7 @@ def _dig(d: Any, *paths: str) -> Any:
 
 def _range(v: Any) -> str:
     if isinstance(v, (list, tuple)) and len(v) == 2:
-        return f"{usd(v[0])} to {usd(v[1])}"
+        return f"{usd(v[0], precise=True)} to {usd(v[1], precise=True)}"
     return DASH
 
 

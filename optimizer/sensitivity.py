@@ -303,7 +303,8 @@ def sensitivity_command(args, instance: Instance) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .commands import chunk_reporter, console_err, progress_bar, money
+    from .commands import chunk_reporter, console_err, progress_bar
+    from .formatting import usd
     from .outputs import to_json, write_outputs
     from .whatif import parse_fixes
 
@@ -331,7 +332,7 @@ def sensitivity_command(args, instance: Instance) -> int:
     write_outputs(args.out, {"sensitivity.json": to_json(doc), "sensitivity.csv": sensitivity_csv(rows),
                              "tornado.svg": tornado_plot(rows, doc["base_npv_usd"])})
     out = Console(highlight=False)
-    t = Table(title=f"Sensitivity of the plan's E[NPV] (base {money(doc['base_npv_usd'])}), "
+    t = Table(title=f"Sensitivity of the plan's E[NPV] (base {usd(doc['base_npv_usd'])}), "
                     f"{n:,} scenarios", title_justify="left")
     for c in ("input", "low", "high", "E[NPV] low", "E[NPV] high", "plan flips at"):
         t.add_column(c, justify="left" if c in ("input", "plan flips at") else "right")
@@ -339,8 +340,8 @@ def sensitivity_command(args, instance: Instance) -> int:
         flip = _setting_text(r["unit"], r["threshold"]) if r["threshold"] is not None else (
             "no flip in range" if replan else "not re-planned")
         t.add_row(r["label"], _setting_text(r["unit"], r["low"]), _setting_text(r["unit"], r["high"]),
-                  f"{money(r['npv_low_usd'])}" + (" (cash short)" if r["cash_short_low_usd"] else ""),
-                  f"{money(r['npv_high_usd'])}" + (" (cash short)" if r["cash_short_high_usd"] else ""), flip)
+                  f"{usd(r['npv_low_usd'])}" + (" (cash short)" if r["cash_short_low_usd"] else ""),
+                  f"{usd(r['npv_high_usd'])}" + (" (cash short)" if r["cash_short_high_usd"] else ""), flip)
     out.print(t)
     out.print(f"wrote {args.out}/sensitivity.json, sensitivity.csv, tornado.svg")
     return 0
