@@ -34,7 +34,6 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +100,6 @@ def _sync(xp) -> None:
 
 
 def run_worker(backend: str, scenarios: int, hours: int, repeats: int) -> dict:
-    import numpy as np
 
     from gpu.backend import get_backend
     from gpu.factors import bitcoin_paths

@@ -38,7 +38,7 @@ from optimizer.cvar_cuts import weight_loop                                  # n
 from optimizer.extensive import solve_extensive                              # noqa: E402
 from optimizer.instance import (Finance, Instance, Mining, Plan, Risk, Sale,  # noqa: E402
                                 Site, parse_month)
-from optimizer.model import SCALE, PlanModel, relative_gap                  # noqa: E402
+from optimizer.model import SCALE, PlanModel                  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 START = parse_month("2026-01")

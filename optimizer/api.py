@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import Any, Union
 
 from .evaluate import Evaluation, evaluate_spec
@@ -25,7 +24,7 @@ InstanceLike = Union[Instance, str, os.PathLike]
 def _instance(instance: InstanceLike, hours_per_month: int | None) -> Instance:
     inst = instance if isinstance(instance, Instance) else load_instance(instance)
     if hours_per_month is not None:
-        inst = replace(inst, plan=replace(inst.plan, hours_per_month=hours_per_month))
+        inst = inst.with_plan(hours_per_month=hours_per_month)
     return inst
 
 

@@ -117,15 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(path: str, hours: int | None = None):
-    from dataclasses import replace
-
     from .load import load_instance
 
     inst = load_instance(path)
     if hours is not None:
         if hours > 730:
             raise InstanceError([f"--hours: must be in 1..730, got {hours}"])
-        inst = replace(inst, plan=replace(inst.plan, hours_per_month=hours))
+        inst = inst.with_plan(hours_per_month=hours)
     return inst
 
 

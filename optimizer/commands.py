@@ -2,9 +2,7 @@
 write outputs, print the summary."""
 from __future__ import annotations
 
-import io
 import json
-import sys
 import time
 from typing import Callable
 

@@ -5,7 +5,6 @@ follow a figure from here into `gpu/factors.py` and `gpu/valuation.py`.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -146,10 +145,9 @@ def value_actions(instance: Instance, actions: Sequence[Action], scenarios: int 
     """Value `actions` on the instance's scenarios (or `scenarios`, `seed` when given);
     with `plan_quantities`, also the per-scenario monthly cash of that plan."""
     if seed is not None or scenarios is not None:
-        plan = replace(instance.plan,
-                       seed=instance.plan.seed if seed is None else seed,
-                       scenarios=instance.plan.scenarios if scenarios is None else scenarios)
-        instance = replace(instance, plan=plan)
+        instance = instance.with_plan(
+            seed=instance.plan.seed if seed is None else seed,
+            scenarios=instance.plan.scenarios if scenarios is None else scenarios)
     be = get_backend(backend)
     inputs = engine_inputs(instance, actions)
     return _value_actions(inputs, instance.plan.scenarios, be.xp, be.name, chunk=chunk, progress=progress,

@@ -70,7 +70,7 @@ def frontier(instance: Instance, *, points: int = 8, scenarios: int | None = Non
     scenarios = instance.plan.scenarios if scenarios is None else scenarios
     seed = instance.plan.seed if seed is None else seed
     alpha = instance.risk.alpha
-    base = replace(instance, plan=replace(instance.plan, scenarios=scenarios, seed=seed),
+    base = replace(instance.with_plan(scenarios=scenarios, seed=seed),
                    risk=replace(instance.risk, cvar_floor_usd=None, weight=0.0))
     catalog = build_catalog(base)
     vt = value_table or value_actions(base, catalog, backend=backend, chunk=chunk,
@@ -194,7 +194,7 @@ def frontier_command(args, instance: Instance) -> int:
     try:
         with progress_bar(console) as progress:
             report = chunk_reporter(progress, "scenarios and valuation", scenarios)
-            inst = replace(instance, plan=replace(instance.plan, scenarios=scenarios, seed=seed))
+            inst = instance.with_plan(scenarios=scenarios, seed=seed)
             vt = value_actions(inst, build_catalog(inst), backend=backend,
                                chunk=getattr(args, "chunk", None), progress=report)
         rows = frontier(instance, points=args.points, scenarios=scenarios, seed=seed,

@@ -8,7 +8,7 @@ power prices in $/MWh, rates as annual decimals.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 HOURS_PER_MONTH = 730  # the convention: a month is 730 hours (8760 / 12)
 
@@ -198,6 +198,10 @@ class Instance:
     leases: tuple[Lease, ...] = ()
     finance: Finance = field(default_factory=lambda: Finance(cash_usd=0.0))
     sha256: str = ""                # of the source file's bytes
+
+    def with_plan(self, **changes) -> "Instance":
+        """This instance with some plan settings changed (scenarios, seed, hours, ...)."""
+        return replace(self, plan=replace(self.plan, **changes))
 
     def site(self, site_id: str) -> Site:
         for s in self.sites:

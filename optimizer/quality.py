@@ -109,7 +109,7 @@ def _meets(c: float, floor: float | None) -> bool:
 
 
 def _with(instance: Instance, scenarios: int, seed: int) -> Instance:
-    return replace(instance, plan=replace(instance.plan, scenarios=scenarios, seed=seed))
+    return instance.with_plan(scenarios=scenarios, seed=seed)
 
 
 def _in_sample_table(instance: Instance, result: PlanResult, backend: str) -> tuple[list[Action], ValueTable]:

@@ -9,7 +9,7 @@ computed from those clean numbers exactly as `evaluate` would, so that
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -115,7 +115,7 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
 
     scenarios = instance.plan.scenarios if scenarios is None else scenarios
     seed = instance.plan.seed if seed is None else seed
-    instance = replace(instance, plan=replace(instance.plan, scenarios=scenarios, seed=seed))
+    instance = instance.with_plan(scenarios=scenarios, seed=seed)
     catalog = build_catalog(instance)
     vt = value_table or value_actions(instance, catalog, backend=backend, chunk=chunk,
                                       progress=valuation_progress)

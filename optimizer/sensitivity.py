@@ -126,7 +126,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("renewal_probability", "Lease renewal probability", "+", -0.2, 0.2,
          _leases("renewal_probability", lambda v, d: min(max(v + d, 0.0), 1.0))),
     Knob("discount_rate", "Discount rate", "+", -0.02, 0.02,
-         lambda inst, d: replace(inst, plan=replace(inst.plan, discount_rate=max(inst.plan.discount_rate + d, 0.0)))),
+         lambda inst, d: inst.with_plan(discount_rate=max(inst.plan.discount_rate + d, 0.0)))
 )
 
 
@@ -160,7 +160,7 @@ class _Evaluator:
     def __init__(self, instance: Instance, result: PlanResult, scenarios: int, seed: int,
                  backend: str, chunk: int | None, fixes: Sequence[Fix] | None, replan: bool,
                  gap: float) -> None:
-        self.instance = replace(instance, plan=replace(instance.plan, scenarios=scenarios, seed=seed))
+        self.instance = instance.with_plan(scenarios=scenarios, seed=seed)
         self.result, self.backend, self.chunk = result, backend, chunk
         self.fixes, self.replan, self.gap = list(fixes or []), replan, gap
         self.catalog: list[Action] = build_catalog(self.instance)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpu.backend import cuda_available, to_host
+from gpu.backend import to_host
 from gpu.factors import bitcoin_paths, lease_events, rent_path, site_events
 from gpu.valuation import mining_margin
 from optimizer.catalog import Action, build_catalog

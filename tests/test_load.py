@@ -2,7 +2,6 @@
 bad input is reported with its exact path and offending value."""
 from __future__ import annotations
 
-import copy
 import hashlib
 import subprocess
 import sys
