@@ -10,7 +10,17 @@ from __future__ import annotations
 import math
 from types import ModuleType
 
-from .inputs import BitcoinParams, Horizon, LeaseParams, PowerParams, RentParams, SiteParams
+import numpy as np
+
+from .inputs import (
+    BitcoinParams,
+    Horizon,
+    LeaseParams,
+    PowerParams,
+    RentParams,
+    SiteParams,
+    StressParams,
+)
 from .philox import box_muller, draw, normals, uniform01, uniform01_f64
 
 # Stream ids (the counter's fourth word): purpose in the high half, entity in the low.
@@ -20,6 +30,7 @@ BITCOIN = 3 << 16
 RENT = 4 << 16
 SITE_EVENTS = 5 << 16
 LEASE_EVENTS = 6 << 16
+STRESS = 7 << 16
 
 HOURS_PER_MONTH = 730.0
 
@@ -109,9 +120,15 @@ def hourly_margin_sums(xp: ModuleType, seed: int, scen, month0: int, level, reve
 def bitcoin_paths(xp: ModuleType, seed: int, scen, horizon: Horizon, btc: BitcoinParams):
     """Bitcoin price ($, GBM) and hashprice ($ per TH/s per day), each (c, M) float64.
 
-    Price starts at price_usd in month 0: E[P_m] = P_0 exp(drift * m/12). Network hashrate
-    grows at hashrate_growth a year and leans into price surprises with the given
-    elasticity. Hashprice = (subsidy + fees) * 144 blocks/day * price / hashrate.
+    Price starts at price_usd in month 0: E[P_m] = P_0 exp(drift * m/12). Hashprice =
+    (subsidy + fees) * 144 blocks/day * price / hashrate. The network hashrate H either
+    grows at hashrate_growth a year (exogenous) or, with the marginal-fleet parameters
+    (economic), answers to what mining earns: with y = ln H and phi = exp(-speed / 12),
+
+        y_{m+1} = y_m + (1 - phi) ln(hp_m / hp*) + elasticity (s_{m+1} - s_m),
+
+    hp* the marginal fleet's breakeven and s the price surprise; y_0 = ln(hashrate_ehs).
+    Either way hashrate leans into price surprises with the given elasticity.
     """
     n = horizon.months
     dt = 1.0 / 12.0
@@ -121,6 +138,8 @@ def bitcoin_paths(xp: ModuleType, seed: int, scen, horizon: Horizon, btc: Bitcoi
     t = xp.arange(n, dtype=xp.float64) * dt
     surprise = btc.volatility * w - 0.5 * btc.volatility ** 2 * t[None, :]
     price = btc.price_usd * xp.exp(btc.drift * t[None, :] + surprise)
+    if btc.economic:
+        return price, economic_hashprice(xp, btc, surprise)
     hashrate_ehs = (btc.hashrate_ehs * (1.0 + btc.hashrate_growth) ** t[None, :]
                     * xp.exp(btc.hashrate_price_elasticity * surprise))
     subsidy = xp.asarray(btc.subsidy_btc, dtype=xp.float64)
@@ -128,22 +147,99 @@ def bitcoin_paths(xp: ModuleType, seed: int, scen, horizon: Horizon, btc: Bitcoi
     return price, hashprice
 
 
-def rent_path(xp: ModuleType, seed: int, scen, horizon: Horizon, rent: RentParams):
-    """Market rent for new or re-let HPC leases ($/kW-month, (c, M) float64): log-OU
-    around a drifting level, centred so E[R_m] = rate * exp(drift * m/12)."""
-    z = monthly_normals(xp, seed, scen, horizon.months, RENT)
+def geometric_filter(xp: ModuleType, n: int, phi: float):
+    """The matrix that runs a first-order linear recursion as one matmul.
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace (numpy or cupy) the matrix is built in.
+    n : int
+        Months.
+    phi : float
+        Monthly persistence.
+
+    Returns
+    -------
+    array (n, n) float64
+        Lower-triangular L[m, k] = phi^(m - k) for k <= m, else 0: x = d @ L.T solves
+        x_m = phi x_{m-1} + d_m (x_{-1} = 0) for every row of d at once.
+    """
+    m = xp.arange(n, dtype=xp.float64)
+    lag = m[:, None] - m[None, :]
+    return xp.where(lag >= 0, phi ** xp.maximum(lag, 0.0), 0.0)
+
+
+def economic_hashprice(xp: ModuleType, btc: BitcoinParams, surprise):
+    """Hashprice of an economic network ($ per TH/s per day).
+
+    In x = ln(hp / hp*) the log-hashrate rule of `bitcoin_paths` is a linear filter,
+    x_m = phi x_{m-1} + d_m with d_m = Delta ln[(subsidy + fees) P]_m - elasticity Delta s_m:
+    the network closes a share 1 - phi of the gap to breakeven each month, while a halving
+    or a price move opens a new one. Working in x, not y, sums small increments rather than
+    a log-hashrate of ~7, which keeps the path accurate to a few ulps.
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace of `surprise`.
+    btc : BitcoinParams
+        With the marginal-fleet fields set.
+    surprise : array (c, M) float64
+        The price surprise s: ln P_m = ln P_0 + drift t_m + s_m, with s_0 = 0.
+
+    Returns
+    -------
+    array (c, M) float64
+    """
+    n = surprise.shape[1]
+    dt = 1.0 / 12.0
+    phi = math.exp(-btc.hashrate_adjustment_speed * dt)
+    hp_star = btc.breakeven_hashprice
+    log_reward = xp.log(xp.asarray(btc.subsidy_btc, dtype=xp.float64) + btc.fees_btc)
+    hp0 = (float(btc.subsidy_btc[0]) + btc.fees_btc) * 144.0 * btc.price_usd / (btc.hashrate_ehs * 1e6)
+    d = xp.empty(surprise.shape, dtype=xp.float64)
+    d[:, 0] = math.log(hp0 / hp_star)     # month 0 is known: today's price and network
+    d[:, 1:] = ((log_reward[1:] - log_reward[:-1])[None, :] + btc.drift * dt
+                + (1.0 - btc.hashrate_price_elasticity) * (surprise[:, 1:] - surprise[:, :-1]))
+    x = d @ geometric_filter(xp, n, phi).T
+    return hp_star * xp.exp(x)
+
+
+def rent_path(xp: ModuleType, seed: int, scen, horizon: Horizon, rent: RentParams,
+              months: int | None = None, onset=None, rent_drop: float = 0.0):
+    """Market rent for new or re-let HPC leases ($/kW-month, (c, months) float64): log-OU
+    around a drifting level, centred so E[R_m] = rate * exp(drift * m/12).
+
+    `months` (default the horizon's) may reach past the horizon: contracts are valued to
+    their end, and month m's rent does not depend on how many months are drawn. With an
+    AI-market stress `onset` (c,) plan month, rent is cut by `rent_drop` from then on.
+    """
+    months = horizon.months if months is None else months
+    z = monthly_normals(xp, seed, scen, months, RENT)
     z[:, 0] = 0.0  # today's rent is known
     x, var = ou_path(xp, z, rent.mean_reversion, rent.volatility)
     var = xp.concatenate((xp.zeros(1, dtype=var.dtype), var[:-1]))  # z[:, 0] = 0: month m has seen m shocks
-    t = xp.arange(horizon.months, dtype=xp.float64) / 12.0
-    return rent.rate_kw_month * xp.exp(rent.drift * t[None, :] + x - 0.5 * var[None, :])
+    t = xp.arange(months, dtype=xp.float64) / 12.0
+    path = rent.rate_kw_month * xp.exp(rent.drift * t[None, :] + x - 0.5 * var[None, :])
+    if onset is not None and rent_drop > 0.0:
+        m = xp.arange(months, dtype=xp.int64)
+        path = xp.where(m[None, :] >= onset[:, None], (1.0 - rent_drop) * path, path)
+    return path
+
+
+def poisson_bound(lam_max: float) -> int:
+    """The largest count `poisson_inverse` returns for means up to lam_max (its CDF is
+    summed that far, 12 standard deviations past the mean): it bounds build delays, so
+    the valuation window can be sized before any draw."""
+    return int(lam_max + 12.0 * math.sqrt(lam_max) + 12.0)
 
 
 def poisson_inverse(xp: ModuleType, u, lam):
     """Poisson(lam) by inverting the CDF at uniforms u; lam broadcasts against u."""
     lam = xp.asarray(lam, dtype=xp.float64) + xp.zeros_like(u)
     lam_max = float(lam.max()) if lam.size else 0.0
-    k_max = int(lam_max + 12.0 * math.sqrt(lam_max) + 12.0)
+    k_max = poisson_bound(lam_max)
     pmf = xp.exp(-lam)
     cdf = pmf.copy()
     count = xp.zeros(u.shape, dtype=xp.int64)
@@ -186,19 +282,50 @@ def site_events(xp: ModuleType, seed: int, scen, sites: SiteParams) -> dict:
     return {"overrun": overrun, "delay": delay, "sale_closes": closes, "sale_price": price}
 
 
-NEVER = 1 << 40  # months: a default that never comes
+NEVER = 1 << 40  # months: an event that never comes
 
 
-def lease_events(xp: ModuleType, seed: int, scen, leases: LeaseParams) -> dict:
-    """Per (lease, scenario) draws, each (L, c): default_after (whole months of rent
-    paid before the tenant defaults; geometric at the monthly hazard equivalent to
-    `default_rate`, NEVER when the rate is zero) and renews (bool, at expiry)."""
+def stress_onset(xp: ModuleType, seed: int, scen, stress: StressParams):
+    """Plan month (c,) int64 in which an AI-market bust begins: exponential at the
+    intensity equivalent to `annual_probability`, NEVER when the stress is off."""
+    if stress.annual_probability <= 0.0:
+        return xp.full(scen.shape, NEVER, dtype=xp.int64)
+    x0, _, _, _ = draw(seed, scen, 0, 0, STRESS, xp=xp)
+    intensity = -math.log1p(-min(stress.annual_probability, 1.0 - 1e-12)) / 12.0
+    months = xp.floor(-xp.log(uniform01_f64(x0, xp=xp)) / intensity)
+    return xp.minimum(months, float(NEVER)).astype(xp.int64)
+
+
+def lease_events(xp: ModuleType, seed: int, scen, leases: LeaseParams, onset=None,
+                 default_multiplier: float = 1.0) -> dict:
+    """Per (lease, scenario) draws, each (L, c).
+
+    default_month: the plan month in which the lease's tenant defaults (NEVER if it does
+    not). It is drawn once per tenant, so leases with one tenant fail together: an
+    exponential time at the intensity equivalent to the annual `default_rate`, counted
+    from the plan's start (a tenant can fail during the build), with the intensity
+    multiplied by `default_multiplier` from the AI-market stress `onset` (c,) on.
+    renews: bool, the tenant (or the re-let tenant) renews at the contract's end.
+    """
+    n_tenants = int(leases.tenant.max()) + 1 if leases.n else 0
+    who = xp.arange(n_tenants, dtype=xp.int64)
+    x0, _, _, _ = draw(seed, scen[None, :], 0, 0, LEASE_EVENTS + who[:, None], xp=xp)
+    # one rate per tenant (the checks require leases of one tenant to agree)
+    rate = np.zeros(n_tenants)
+    rate[leases.tenant] = leases.default_rate
+    lam1 = xp.asarray(-np.log1p(-np.minimum(rate, 1.0 - 1e-12)) / 12.0, dtype=xp.float64)[:, None]
+    e = -xp.log(uniform01_f64(x0, xp=xp))
+    with np.errstate(divide="ignore"):
+        before = xp.where(lam1 > 0, e / xp.where(lam1 > 0, lam1, 1.0), float(NEVER))
+        t = before
+        if onset is not None and default_multiplier != 1.0:
+            tau = onset.astype(xp.float64)[None, :]
+            lam2 = lam1 * default_multiplier
+            after = tau + (e - lam1 * tau) / xp.where(lam2 > 0, lam2, 1.0)
+            t = xp.where((before < tau) | (lam2 <= 0), before, after)
+    month = xp.minimum(xp.floor(t), float(NEVER)).astype(xp.int64)
+    default_month = month[xp.asarray(leases.tenant)]
     idx = xp.arange(leases.n, dtype=xp.int64)
-    x0, x1, _, _ = draw(seed, scen[None, :], 0, 0, LEASE_EVENTS + idx[:, None], xp=xp)
-    rate = xp.asarray(leases.default_rate, dtype=xp.float64)[:, None]
-    monthly = 1.0 - (1.0 - xp.minimum(rate, 1.0 - 1e-12)) ** (1.0 / 12.0)
-    u = uniform01_f64(x0, xp=xp)
-    survived = xp.floor(xp.log(u) / xp.log1p(-xp.maximum(monthly, 1e-300)))
-    default_after = xp.where(monthly > 0, xp.minimum(survived, float(NEVER)), float(NEVER)).astype(xp.int64)
+    _, x1, _, _ = draw(seed, scen[None, :], 0, 0, LEASE_EVENTS + idx[:, None], xp=xp)
     renews = uniform01_f64(x1, xp=xp) < xp.asarray(leases.renewal_probability)[:, None]
-    return {"default_after": default_after, "renews": renews}
+    return {"default_month": default_month, "renews": renews}

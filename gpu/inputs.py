@@ -21,7 +21,7 @@ class Horizon:
     discount_rate: float
     hours_per_month: int           # sampled hours per scenario-month (730 = every hour)
     seed: int
-    tv_hpc: float                  # x last-12-month HPC NOI at the horizon end
+    tv_hpc: float                  # x annual market NOI where a lease's contract ends
     tv_mining: float               # x last-12-month mining margin at the horizon end
 
 
@@ -45,10 +45,25 @@ class BitcoinParams:
     drift: float
     volatility: float
     hashrate_ehs: float
-    hashrate_growth: float
+    hashrate_growth: float | None      # exogenous network: growth a year (None: economic)
     fees_btc: float
     hashrate_price_elasticity: float
     subsidy_btc: np.ndarray            # (M,): halvings already applied per month
+    # economic network (all three or none): the marginal fleet's J/TH and $/MWh set the
+    # breakeven hashprice that log hashprice reverts to at the speed (per year)
+    marginal_efficiency_j_per_th: float | None = None
+    marginal_power_usd_per_mwh: float | None = None
+    hashrate_adjustment_speed: float | None = None
+
+    @property
+    def economic(self) -> bool:
+        return self.marginal_efficiency_j_per_th is not None
+
+    @property
+    def breakeven_hashprice(self) -> float:
+        """$ per TH/s per day at which the marginal fleet covers its power: a TH/s at
+        eff J/TH draws eff W, i.e. eff x 24e-6 MWh a day."""
+        return self.marginal_efficiency_j_per_th * self.marginal_power_usd_per_mwh * 24e-6
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,16 @@ class RentParams:
     volatility: float
     drift: float
     mean_reversion: float
+
+
+@dataclass(frozen=True)
+class StressParams:
+    """An AI-market bust: from a random onset month, market rent is cut by `rent_drop`
+    and every tenant's default intensity is multiplied by `default_multiplier`.
+    `annual_probability` 0 switches it off."""
+    annual_probability: float = 0.0
+    rent_drop: float = 0.0
+    default_multiplier: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,8 @@ class SiteParams:
     efficiency_j_per_th: np.ndarray
     opex_usd_per_mw_month: np.ndarray
     shutdown_after_loss_months: np.ndarray  # int: 0 = mines to the horizon whatever it earns
+    restart_after_profit_months: np.ndarray  # int: 0 = a mothballed fleet never restarts
+    restart_cost_usd_per_mw: np.ndarray     # $ per grid MW, paid in the restart month
     pue: np.ndarray
     capex_usd_per_mw: np.ndarray
     overrun_volatility: np.ndarray
@@ -97,6 +124,8 @@ class LeaseParams:
     backstop_usd_per_mw: np.ndarray
     renewal_probability: np.ndarray
     relet_months: np.ndarray           # int
+    tenant: np.ndarray                 # int: leases with one tenant share one default time
+    backstop_cost_usd_per_mw: np.ndarray  # value handed to the guarantor, per critical MW
 
     @property
     def n(self) -> int:
@@ -125,3 +154,4 @@ class EngineInputs:
     sites: SiteParams
     leases: LeaseParams
     actions: ActionParams
+    stress: StressParams = StressParams()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field as dc_field
 from typing import Any
 
 from .instance import (
-    Acquire, Bitcoin, Finance, Hpc, HpcMarket, Instrument, Lease, Market, Mining, Plan,
+    Acquire, AiStress, Bitcoin, Finance, Hpc, HpcMarket, Instrument, Lease, Market, Mining, Plan,
     Risk, Sale, Site, TerminalMultiple, month_str, parse_month,
 )
 
@@ -124,11 +124,16 @@ SCHEMA: dict[str, Field] = {
         "drift": _f(),
         "volatility": _f(ge(0)),
         "network_hashrate_ehs": _f(gt(0)),
-        "hashrate_growth": _f(gt(-1)),
         "fees_btc_per_block": _f(ge(0)),
         "subsidy_btc": _f(ge(0)),
         "halvings": Field("month_list", required=False),
         "hashrate_price_elasticity": _f(required=False),
+        # exactly one network mode: hashrate_growth, or the three marginal-fleet keys
+        # (check_network_mode)
+        "hashrate_growth": _f(gt(-1), required=False),
+        "marginal_efficiency_j_per_th": _f(gt(0), required=False),
+        "marginal_power_usd_per_mwh": _f(gt(0), required=False),
+        "hashrate_adjustment_speed": _f(ge(0), required=False),
     }),
     "markets": Field("map", cls=Market, fields={
         "mean_price": _f(gt(0)),
@@ -158,6 +163,8 @@ SCHEMA: dict[str, Field] = {
             "efficiency_j_per_th": _f(gt(0)),
             "opex_usd_per_mw_month": _f(ge(0)),
             "shutdown_after_loss_months": _i(ge(0), required=False),
+            "restart_after_profit_months": _i(ge(0), required=False),
+            "restart_cost_usd_per_mw": _f(ge(0), required=False),
         }),
         "hpc": Field("table", required=False, cls=Hpc, fields={
             "max_mw": _f(gt(0)),
@@ -184,7 +191,10 @@ SCHEMA: dict[str, Field] = {
         "tenant": Field("str"),
         "sites": Field("str_list", rule=non_empty("site")),
         "max_mw": _f(gt(0)),
-        "rate_kw_month": _f(gt(0)),
+        # exactly one of the two (check_lease_rent): the starting rent, or the total
+        # contract value a release quotes
+        "rate_kw_month": _f(gt(0), required=False),
+        "contract_value_usd": _f(gt(0), required=False),
         "escalator": _f(gt(-1)),
         "tenor_years": _i(ge(1)),
         "noi_margin": _f(interval(0, 1, lo_open=True)),
@@ -192,11 +202,20 @@ SCHEMA: dict[str, Field] = {
         "default_rate": _f(_PROB),
         "renewal_probability": _f(_PROB),
         "backstop_usd": _f(ge(0), required=False),
+        "backstop_cost_usd": _f(ge(0), required=False),
         "relet_months": _i(ge(0), required=False),
+    }),
+    "ai_stress": Field("table", required=False, cls=AiStress, fill=True, fields={
+        "annual_probability": _f(interval(0, 1, hi_open=True), required=False),
+        "rent_drop": _f(interval(0, 1, hi_open=True), required=False),
+        "default_multiplier": _f(ge(1), required=False),
     }),
     "finance": Field("table", required=False, cls=Finance, fields={
         "cash_usd": _f(ge(0)),
         "min_cash_usd": _f(ge(0), required=False),
+        # required only with debt / a convertible: `check_finance_rates`
+        "cost_of_debt": _f(interval(0, 1, lo_open=True, hi_open=True), required=False),
+        "risk_free_rate": _f(interval(0, 1, hi_open=True), required=False),
         "instruments": Field("tables", required=False, cls=Instrument, fields={
             "id": Field("str"),
             "kind": Field("str", rule=one_of(*INSTRUMENT_KINDS)),
@@ -480,6 +499,39 @@ def check_sale_range(data: Mapping[str, Any]) -> list[str]:
     return out
 
 
+MARGINAL_FLEET_KEYS = ("marginal_efficiency_j_per_th", "marginal_power_usd_per_mwh",
+                       "hashrate_adjustment_speed")
+
+
+def check_network_mode(data: Mapping[str, Any]) -> list[str]:
+    """The network is exogenous (`hashrate_growth`) or economic (all three marginal-fleet
+    keys): exactly one, so an old file keeps its meaning and a half-given fleet is no
+    silent mix of the two."""
+    btc = data.get("bitcoin")
+    if not isinstance(btc, dict):
+        return []
+    given = [k for k in MARGINAL_FLEET_KEYS if k in btc]
+    paths = [f"bitcoin.{k}" for k in given]
+    if "hashrate_growth" in btc and given:
+        values = " and ".join(f"bitcoin.{k} = {show(btc[k])}" for k in ("hashrate_growth", *given))
+        return [f"bitcoin.hashrate_growth: give either hashrate_growth (exogenous network) or "
+                f"the marginal-fleet keys (economic network), not both, got {values}"]
+    if "hashrate_growth" in btc:
+        return []
+    if not given:
+        return ["bitcoin: needs a network model, either bitcoin.hashrate_growth (exogenous "
+                "growth) or " + ", ".join(f"bitcoin.{k}" for k in MARGINAL_FLEET_KEYS)
+                + " (economic), got neither"]
+    out = [f"bitcoin.{k}: required with {' and '.join(paths)}, got none"
+           for k in MARGINAL_FLEET_KEYS if k not in btc]
+    subsidy, fees = _num(btc, "subsidy_btc"), _num(btc, "fees_btc_per_block")
+    if not out and subsidy is not None and fees is not None and subsidy + fees <= 0:
+        # hashprice would be zero for ever: log hashprice, which the network tracks, is -inf
+        out.append(f"bitcoin.subsidy_btc: subsidy_btc + fees_btc_per_block must be > 0 with an "
+                   f"economic network, got {show(subsidy)} + {show(fees)}")
+    return out
+
+
 # keys that only make sense for some instrument kinds
 _ONLY_ON: dict[str, tuple[str, ...]] = {
     "maturity": DEBT_KINDS,
@@ -512,6 +564,28 @@ def check_instrument_terms(data: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def check_finance_rates(data: Mapping[str, Any]) -> list[str]:
+    """Debt is valued against `finance.cost_of_debt` and a conversion option priced at
+    `finance.risk_free_rate`: each is required once an instrument needs it."""
+    finance = data.get("finance")
+    if not isinstance(finance, dict):
+        return []
+    debt, convertible = [], []
+    for path, inst in _items(data, "finance", "instruments"):
+        kind, name = _str(inst, "kind"), _str(inst, "id") or path
+        if kind in DEBT_KINDS:
+            debt.append(name)
+        if kind == "convertible":
+            convertible.append(name)
+    out = []
+    for key, needs, why in (("cost_of_debt", debt, "debt"),
+                            ("risk_free_rate", convertible, "a convertible")):
+        if needs and key not in finance:
+            out.append(f"finance.{key}: required when finance.instruments has {why} "
+                       f"({', '.join(needs)}), got none")
+    return out
+
+
 def check_decision_dates(data: Mapping[str, Any]) -> list[str]:
     """A lease signing or an issue is a decision: it must fall inside the horizon.
 
@@ -536,6 +610,35 @@ def check_decision_dates(data: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def check_lease_rent(data: Mapping[str, Any]) -> list[str]:
+    """A lease states its rent once: the starting `rate_kw_month` or the total
+    `contract_value_usd` a release quotes, never both and never neither."""
+    out = []
+    for path, lease in _items(data, "leases"):
+        has = [k for k in ("rate_kw_month", "contract_value_usd") if k in lease]
+        if len(has) == 2:
+            out.append(f"{path}.contract_value_usd: give rate_kw_month or contract_value_usd, not both, "
+                       f"got {show(lease['rate_kw_month'])} and {show(lease['contract_value_usd'])}")
+        elif not has:
+            out.append(f"{path}.rate_kw_month: required (or contract_value_usd), got none")
+    return out
+
+
+def check_tenant_credit(data: Mapping[str, Any]) -> list[str]:
+    """Leases with one tenant share one default time, so they must share its rate."""
+    out, first = [], {}
+    for path, lease in _items(data, "leases"):
+        tenant, rate = _str(lease, "tenant"), _num(lease, "default_rate")
+        if tenant is None or rate is None:
+            continue
+        if tenant in first and first[tenant][1] != rate:
+            out.append(f"{path}.default_rate: leases of tenant {show(tenant)} share one default time, "
+                       f"so one rate: {first[tenant][0]}.default_rate is {show(first[tenant][1])}, "
+                       f"got {show(rate)}")
+        first.setdefault(tenant, (path, rate))
+    return out
+
+
 _HORIZON = SCHEMA["plan"].fields["horizon_years"]
 
 CHECKS: list[Callable[[Mapping[str, Any]], list[str]]] = [
@@ -544,13 +647,17 @@ CHECKS: list[Callable[[Mapping[str, Any]], list[str]]] = [
     check_types,
     check_ranges,
     check_not_empty,
+    check_network_mode,
     check_duplicate_ids,
     check_references,
     check_site_tables,
     check_hpc_fits_capacity,
     check_sale_range,
     check_instrument_terms,
+    check_finance_rates,
     check_decision_dates,
+    check_lease_rent,
+    check_tenant_credit,
 ]
 
 

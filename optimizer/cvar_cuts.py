@@ -334,6 +334,8 @@ def weight_loop(pm: PlanModel, alpha: float, floor: float | None = None, *,
                 mid = 0.5 * (ev.q + best.q)
                 new += eng.cut(eng.evaluate(mid, 0.5 * (ev.draws + best.draws)))
         lb = best.objective if best is not None else -math.inf
+        # a dual bound below an evaluated plan's value is HiGHS's tolerance, not news
+        ub = max(ub, lb)
         _record(rounds, t0, "mip", out, ev, pm.n_cuts, progress, lb, ub)
         g = relative_gap(lb, ub) if best is not None else math.inf
         if g <= gap * (1 + 1e-9):

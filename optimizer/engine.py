@@ -19,6 +19,7 @@ from gpu.inputs import (
     PowerParams,
     RentParams,
     SiteParams,
+    StressParams,
 )
 from gpu.valuation import value_actions as _value_actions
 from gpu.value_table import ValueTable
@@ -51,6 +52,9 @@ def _site_params(instance: Instance) -> SiteParams:
         opex_usd_per_mw_month=col(lambda s: s.mining.opex_usd_per_mw_month if s.mining else 0.0),
         shutdown_after_loss_months=col(lambda s: s.mining.shutdown_after_loss_months if s.mining else 0,
                                        np.int64),
+        restart_after_profit_months=col(lambda s: s.mining.restart_after_profit_months if s.mining else 0,
+                                        np.int64),
+        restart_cost_usd_per_mw=col(lambda s: s.mining.restart_cost_usd_per_mw if s.mining else 0.0),
         pue=col(lambda s: s.hpc.pue if s.hpc else 1.0),
         capex_usd_per_mw=col(lambda s: s.hpc.capex_usd_per_mw if s.hpc else 0.0),
         overrun_volatility=col(lambda s: s.hpc.capex_overrun_volatility if s.hpc else 0.0),
@@ -67,6 +71,7 @@ def _site_params(instance: Instance) -> SiteParams:
 
 def _lease_params(instance: Instance) -> LeaseParams:
     leases = instance.leases
+    tenants = list(dict.fromkeys(le.tenant for le in leases))
 
     def col(get, dtype=np.float64):
         return np.array([get(le) for le in leases], dtype=dtype)
@@ -81,6 +86,9 @@ def _lease_params(instance: Instance) -> LeaseParams:
         backstop_usd_per_mw=col(lambda le: le.backstop_usd / le.max_mw if le.max_mw > 0 else 0.0),
         renewal_probability=col(lambda le: le.renewal_probability),
         relet_months=col(lambda le: le.relet_months, np.int64),
+        tenant=col(lambda le: tenants.index(le.tenant), np.int64),
+        # the guarantor's price scales with the share of the guarantee a plan uses
+        backstop_cost_usd_per_mw=col(lambda le: le.backstop_cost_usd / le.max_mw if le.max_mw > 0 else 0.0),
     )
 
 
@@ -124,11 +132,17 @@ def engine_inputs(instance: Instance, actions: Sequence[Action]) -> EngineInputs
             fees_btc=b.fees_btc_per_block,
             hashrate_price_elasticity=b.hashrate_price_elasticity,
             subsidy_btc=subsidy_by_month(instance),
+            marginal_efficiency_j_per_th=b.marginal_efficiency_j_per_th,
+            marginal_power_usd_per_mwh=b.marginal_power_usd_per_mwh,
+            hashrate_adjustment_speed=b.hashrate_adjustment_speed,
         ),
         rent=RentParams(rate_kw_month=h.rate_kw_month, volatility=h.volatility, drift=h.drift,
                         mean_reversion=h.mean_reversion),
         sites=_site_params(instance),
         leases=_lease_params(instance),
+        stress=StressParams(annual_probability=instance.ai_stress.annual_probability,
+                            rent_drop=instance.ai_stress.rent_drop,
+                            default_multiplier=instance.ai_stress.default_multiplier),
         actions=ActionParams(
             kind=np.array([KINDS.index(a.kind) for a in actions], dtype=np.int64),
             site=np.array([site_index[a.site] for a in actions], dtype=np.int64),

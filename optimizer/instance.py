@@ -69,13 +69,30 @@ class Bitcoin:
     drift: float
     volatility: float
     network_hashrate_ehs: float
-    hashrate_growth: float
     fees_btc_per_block: float
     subsidy_btc: float
     halvings: tuple[int, ...] = ()          # absolute months
     # log-hashrate moves this much per unit of log-price surprise: miners add machines
     # when bitcoin rallies and switch them off when it falls
     hashrate_price_elasticity: float = 0.5
+    # The network is either exogenous (grows at hashrate_growth a year whatever mining
+    # earns) or economic (the three marginal-fleet fields: hashprice reverts to the
+    # breakeven of the least efficient fleet still running). Validation asks for exactly one.
+    hashrate_growth: float | None = None
+    marginal_efficiency_j_per_th: float | None = None
+    marginal_power_usd_per_mwh: float | None = None
+    hashrate_adjustment_speed: float | None = None    # per year
+
+    @property
+    def economic(self) -> bool:
+        """True when hashrate answers to mining economics (the marginal-fleet fields)."""
+        return self.marginal_efficiency_j_per_th is not None
+
+    @property
+    def breakeven_hashprice(self) -> float:
+        """$ per TH/s per day at which the marginal fleet just pays its power (economic
+        network only): a TH/s at eff J/TH draws eff W, eff x 24e-6 MWh a day."""
+        return self.marginal_efficiency_j_per_th * self.marginal_power_usd_per_mwh * 24e-6
 
 
 @dataclass(frozen=True)
@@ -108,6 +125,11 @@ class Mining:
     # this many consecutive months of negative margin (0: never stops). Without it a
     # curtailed fleet would pay opex to the horizon and flatter every exit.
     shutdown_after_loss_months: int = 3
+    # A mothballed fleet comes back after this many consecutive months in which running
+    # would have paid (0: never), paying restart_cost_usd_per_mw per grid MW that month:
+    # with an economic network, hashprice recovers after a halving, and so do fleets.
+    restart_after_profit_months: int = 3
+    restart_cost_usd_per_mw: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -149,21 +171,56 @@ class Site:
     acquire: Acquire | None = None
 
 
+def escalated_months(tenor_years: int, escalator: float) -> float:
+    """Months of rent over a tenor in units of the starting rent: rent steps up by the
+    escalator at each anniversary, so this is 12 x sum_{y < tenor} (1 + escalator)^y."""
+    return 12.0 * sum((1.0 + escalator) ** y for y in range(tenor_years))
+
+
 @dataclass(frozen=True)
 class Lease:
+    """An offer to lease critical MW. `rate_kw_month` is the *starting* rent; where a
+    filing quotes a total contract value instead, `contract_value_usd` gives it and the
+    starting rent is derived so that the undiscounted rent over the tenor at `max_mw`,
+    with the escalator, equals it (exactly one of the two is given in a file)."""
+
     id: str
     tenant: str
     sites: tuple[str, ...]
     max_mw: float
-    rate_kw_month: float
     escalator: float
     tenor_years: int
     noi_margin: float
     sign_by: int                    # absolute month
     default_rate: float
     renewal_probability: float
+    rate_kw_month: float | None = None
+    contract_value_usd: float | None = None
     backstop_usd: float = 0.0
+    backstop_cost_usd: float = 0.0  # value handed to the guarantor (e.g. warrants), at signing
     relet_months: int = 6           # vacancy before a re-let at market rent
+
+    def __post_init__(self) -> None:
+        if self.rate_kw_month is None and self.contract_value_usd is not None:
+            months = escalated_months(self.tenor_years, self.escalator)
+            object.__setattr__(self, "rate_kw_month",
+                               self.contract_value_usd / (1000.0 * self.max_mw * months))
+
+    @property
+    def contract_total_usd(self) -> float:
+        """Undiscounted contracted rent over the tenor at max_mw (gross, 100% of the site)."""
+        return 1000.0 * self.max_mw * self.rate_kw_month * escalated_months(self.tenor_years, self.escalator)
+
+
+@dataclass(frozen=True)
+class AiStress:
+    """An AI-market bust (the renewal and GPU-depreciation risk): it starts in a random
+    month at `annual_probability` a year; from then on market rent is `rent_drop` lower and
+    every tenant's default intensity is `default_multiplier` times higher. Off by default."""
+
+    annual_probability: float = 0.0
+    rent_drop: float = 0.0
+    default_multiplier: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +242,11 @@ class Finance:
     cash_usd: float
     min_cash_usd: float = 0.0
     instruments: tuple[Instrument, ...] = ()
+    # market rate for the company's secured borrowing: a debt coupon is valued against it
+    # (required with debt)
+    cost_of_debt: float | None = None
+    # prices the conversion option risk-neutrally (required with a convertible)
+    risk_free_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +259,7 @@ class Instance:
     sites: tuple[Site, ...]
     leases: tuple[Lease, ...] = ()
     finance: Finance = field(default_factory=lambda: Finance(cash_usd=0.0))
+    ai_stress: AiStress = field(default_factory=AiStress)
     sha256: str = ""                # of the source file's bytes
 
     def with_plan(self, **changes) -> "Instance":

@@ -14,11 +14,13 @@ from typing import Any, Sequence
 
 from .catalog import Action, build_catalog, decision_months
 from .errors import PlanError
-from .finance import draw_errors
+from .finance import cost_breakdown, draw_errors
 from .instance import Instance, month_str, parse_month
 
 DECISION_KEYS = {"site", "action", "start", "mw", "lease"}
 FINANCING_KEYS = {"instrument", "amount_usd", "start"}
+# what `wattfolio plan` adds for the reader: accepted on reading, derived, not read
+FINANCING_INFO_KEYS = {"net_cost_per_usd"}
 MW_TOLERANCE = 1e-6
 
 
@@ -192,7 +194,7 @@ def _parse_financing(items: Any, instance: Instance, errors: list[str]) -> list[
         if not isinstance(f, dict):
             errors.append(f"{p}: must be an object, got {f!r}")
             continue
-        for k in sorted(set(f) - FINANCING_KEYS):
+        for k in sorted(set(f) - FINANCING_KEYS - FINANCING_INFO_KEYS):
             errors.append(f"{p}.{k}: unknown key")
         amount = _number(f.get("amount_usd"), f"{p}.amount_usd", errors)
         start = _month(f.get("start"), f"{p}.start", errors)
@@ -225,7 +227,9 @@ def plan_document(instance: Instance, actions: Sequence[Action], quantities: Seq
             d["mw"] = float(q)
             d["lease"] = a.lease
         decisions.append(d)
-    draws = [{"instrument": k, "amount_usd": float(v), "start": month_str(t)} for k, v, t in financing]
+    # net value cost per $ at the draw month (fee + option - coupon gain), for the reader
+    draws = [{"instrument": k, "amount_usd": float(v), "start": month_str(t),
+              "net_cost_per_usd": cost_breakdown(instance, k, t).net} for k, v, t in financing]
     return {"schema": 1, "instance_sha256": instance.sha256, "decisions": decisions, "financing": draws}
 
 

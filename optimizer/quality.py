@@ -259,7 +259,8 @@ def mean_value_instance(instance: Instance) -> Instance:
     its expectation, so that all scenarios are one and the same deterministic path.
 
     * Bitcoin: volatility 0, so the price is its mean P0 e^{drift t} and the hashrate its
-      trend (the price-surprise term vanishes).
+      trend, or for an economic network its deterministic reversion to breakeven (the
+      price-surprise term vanishes).
     * Power, per market: monthly-level and hourly volatility 0, no spike hours, and the
       level raised to the hourly price's mean, (1 - p) x mean_price + p x min(spike, cap)
       for spike probability p (the cap on the lognormal part is ignored: it binds with

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from . import charts
-from .instance import Instance, Site, month_str, parse_month
+from .instance import Bitcoin, Instance, Site, month_str, parse_month
+from .finance import cost_breakdown
 from .formatting import DASH, MINUS, usd
 from .outputs import write_file
 
@@ -397,11 +398,18 @@ def _decisions_table(ctx: ReportContext) -> str:
                      mw(d["mw"]) if "mw" in d else DASH,
                      f'{esc(lease.tenant)} <span class="muted">({esc(lease.id)})</span>' if lease else DASH,
                      month_str(online) if online is not None else DASH,
-                     usd(_capex(inst, d)) if _capex(inst, d) else DASH])
+                     usd(_capex(inst, d)) if _capex(inst, d) else DASH,
+                     usd(_backstop_cost(lease, d)) if lease and _backstop_cost(lease, d) else DASH])
     if not rows:
         return '<p class="note">No decisions: every site stays as it is.</p>'
     return _table(["Site", "Action", "Start", "Critical MW", "Lease", "Rent from (expected)",
-                   "Up-front cost"], rows, cls="decisions", numeric=(3, 6))
+                   "Up-front cost", "Backstop cost"], rows, cls="decisions", numeric=(3, 6, 7))
+
+
+def _backstop_cost(lease, d: dict) -> float:
+    """Value handed to the lease's guarantor for the MW this decision uses (a value cost
+    at signing, already inside the plan's NPV: the guarantee and its price scale by MW)."""
+    return lease.backstop_cost_usd * d.get("mw", 0.0) / lease.max_mw if lease.max_mw > 0 else 0.0
 
 
 def _summary_section(ctx: ReportContext) -> str:
@@ -430,13 +438,16 @@ def _funding_section(ctx: ReportContext) -> str:
         try:
             k = inst.instrument(f["instrument"])
             kind, terms = k.kind.replace("_", " "), _instrument_terms(k)
-        except KeyError:
-            kind, terms = DASH, ""
+            b = cost_breakdown(inst, k, parse_month(f["start"]))
+            parts = [_per_usd(b.fee), _per_usd(b.option), _per_usd(b.coupon_gain), _per_usd(b.net)]
+        except (KeyError, ValueError):   # a hand-written plan or instance may lack them
+            kind, terms, parts = DASH, "", [DASH] * 4
         total += f["amount_usd"]
-        rows.append([esc(f["instrument"]), esc(kind), usd(f["amount_usd"]), f["start"], terms])
+        rows.append([esc(f["instrument"]), esc(kind), usd(f["amount_usd"]), f["start"], terms, *parts])
     if rows:
-        table = _table(["Instrument", "Kind", "Amount", "Month", "Terms"], rows, cls="draws",
-                       numeric=(2,), foot=["Total", "", usd(total), "", ""])
+        table = _table(["Instrument", "Kind", "Amount", "Month", "Terms", "Fee", "Conversion option",
+                        "Coupon gain", "Net cost per $"], rows, cls="draws",
+                       numeric=(2, 5, 6, 7, 8), foot=["Total", "", usd(total), "", "", "", "", "", ""])
     else:
         table = '<p class="note">No financing draws: the plan is funded from cash on hand.</p>'
     facts = cash_facts(ctx)
@@ -454,7 +465,10 @@ def _funding_section(ctx: ReportContext) -> str:
         fan_html = '<p class="note" id="cash-fan">Cash paths were not computed for this report.</p>'
     return _section(
         "funding", "Funding and cash",
-        f"The table lists each draw of new money; the chart shows the company's cash at every "
+        f"The table lists each draw of new money with its value cost per dollar drawn, valued at "
+        f"the draw month: the fee, plus the conversion option handed to noteholders, less the "
+        f"coupon gain (the present value, at the company's cost of debt, of paying a coupon "
+        f"below it; negative when the coupon is above market). The chart shows the company's cash at every "
         f"month end across scenarios, starting from {usd(inst.finance.cash_usd)} on hand (dark line: "
         f"median; bands: the middle 50% and 90% of scenarios; dashed red: the minimum cash the "
         f"board requires).",
@@ -840,6 +854,11 @@ def _kv_table(title: str, pairs: Sequence[tuple[str, str]]) -> str:
     return f'<div class="kv"><h3>{esc(title)}</h3><table class="compact">{rows}</table></div>'
 
 
+def _per_usd(v: float) -> str:
+    """A value per $ drawn: $0.025, −$0.301."""
+    return f"{MINUS if v < -5e-4 else ''}${abs(v):.3f}"
+
+
 def _instrument_terms(k) -> str:
     bits = []
     if k.kind != "equity":
@@ -868,6 +887,15 @@ def _site_cells(site: Site) -> list[str]:
     ]
 
 
+def _network_rule(b: Bitcoin) -> str:
+    """How the network's hashrate moves, in words: exogenous growth or economic reversion."""
+    if not b.economic:
+        return f"+{pct(b.hashrate_growth, 0)}/year"
+    return (f"hashprice reverts to ${1000.0 * b.breakeven_hashprice:,.1f}/PH/s/day (marginal fleet "
+            f"{b.marginal_efficiency_j_per_th:g} J/TH at ${b.marginal_power_usd_per_mwh:g}/MWh) "
+            f"at {b.hashrate_adjustment_speed:g}/year")
+
+
 def _assumptions_section(ctx: ReportContext) -> str:
     inst = ctx.instance
     p, r, b, h, f = inst.plan, inst.risk, inst.bitcoin, inst.hpc_market, inst.finance
@@ -884,7 +912,7 @@ def _assumptions_section(ctx: ReportContext) -> str:
     ])
     btc = _kv_table("Bitcoin", [
         ("Price", f"{usd(b.price_usd)}, drift {pct(b.drift)}, volatility {pct(b.volatility, 0)}"),
-        ("Network hashrate", f"{b.network_hashrate_ehs:,.0f} EH/s, +{pct(b.hashrate_growth, 0)}/year, "
+        ("Network hashrate", f"{b.network_hashrate_ehs:,.0f} EH/s, {_network_rule(b)}, "
                              f"price elasticity {b.hashrate_price_elasticity:g}"),
         ("Block reward", f"{b.subsidy_btc:g} BTC subsidy + {b.fees_btc_per_block:g} BTC fees"),
         ("Halvings", ", ".join(month_str(m) for m in b.halvings) or "none in the horizon"),
@@ -897,6 +925,7 @@ def _assumptions_section(ctx: ReportContext) -> str:
     cash = _kv_table("Finance", [
         ("Cash on hand", usd(f.cash_usd)), ("Minimum cash", usd(f.min_cash_usd)),
         ("Instruments", str(len(f.instruments))),
+        ("Cost of debt, risk-free rate", f"{pct(f.cost_of_debt, 2)}, {pct(f.risk_free_rate, 2)}"),
     ])
     markets = _table(
         ["Market", "Mean $/MWh", "Volatility", "Reversion /yr", "Seasonality", "Hourly vol.",
@@ -909,13 +938,15 @@ def _assumptions_section(ctx: ReportContext) -> str:
                     "Sale (low / mode / high)", "Acquisition"],
                    [_site_cells(s) for s in inst.sites], cls="compact", numeric=(3, 4))
     leases = _table(
-        ["Lease", "Tenant", "Sites", "Max", "Rent", "Escalator", "Tenor", "NOI margin", "Sign by",
-         "Default /yr", "Backstop", "Renewal", "Re-let"],
+        ["Lease", "Tenant", "Sites", "Max", "Starting rent", "Contract total", "Escalator", "Tenor",
+         "NOI margin", "Sign by", "Default /yr", "Backstop", "Backstop cost", "Renewal", "Re-let"],
         [[esc(le.id), esc(le.tenant), esc(", ".join(le.sites)), mw(le.max_mw),
-          f"${le.rate_kw_month:,.0f}/kW-mo", pct(le.escalator), f"{le.tenor_years} y", pct(le.noi_margin, 0),
-          month_str(le.sign_by), pct(le.default_rate), usd(le.backstop_usd) if le.backstop_usd else DASH,
+          f"${le.rate_kw_month:,.1f}/kW-mo", usd(le.contract_total_usd), pct(le.escalator), f"{le.tenor_years} y",
+          pct(le.noi_margin, 0), month_str(le.sign_by), pct(le.default_rate),
+          usd(le.backstop_usd) if le.backstop_usd else DASH,
+          usd(le.backstop_cost_usd) if le.backstop_cost_usd else DASH,
           pct(le.renewal_probability, 0), f"{le.relet_months} mo"] for le in inst.leases],
-        cls="compact", numeric=(3, 4, 5, 6, 7, 8, 9, 10, 11, 12)) if inst.leases else ""
+        cls="compact", numeric=(3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)) if inst.leases else ""
     instruments = _table(
         ["Instrument", "Kind", "Up to", "Issue by", "Terms"],
         [[esc(k.id), esc(k.kind.replace("_", " ")), usd(k.max_usd), month_str(k.issue_by), _instrument_terms(k)]

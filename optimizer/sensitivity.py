@@ -17,6 +17,10 @@ btc_price              x       0.7 / 1.3    a +-30% level shift today, about hal
 btc_volatility         x       0.75 / 1.25  0.55/y -> 0.41 .. 0.69: the range of realised
                                             annual BTC volatility in recent years
 hashrate_growth        +       -0.1 / +0.1  network growth per year, 20% -> 10% .. 30%
+                                            (exogenous network only)
+network_breakeven      x       0.8 / 1.2    the marginal fleet's power cost, $50/MWh -> 40 .. 60:
+                                            about the span from median power to all-in
+                                            cost (economic network only)
 power_price            x       0.8 / 1.2    long-run mean price of every market, +-20%
 spike_probability      x       0.5 / 2.0    the domain range "5-60 h/y above $1,000" spans 12x
 hpc_rent               x       0.8 / 1.2    every lease's rate and the market rent; the
@@ -66,7 +70,8 @@ CASH_TOL_USD = 1.0
 
 @dataclass(frozen=True)
 class Knob:
-    """One input: `apply(instance, setting)` returns the instance at that setting."""
+    """One input: `apply(instance, setting)` returns the instance at that setting;
+    `applies(instance)` says whether the instance has that input at all."""
 
     name: str
     label: str
@@ -74,6 +79,7 @@ class Knob:
     low: float
     high: float
     apply: Callable[[Instance, float], Instance]
+    applies: Callable[[Instance], bool] = lambda inst: True
 
     @property
     def base(self) -> float:
@@ -115,7 +121,10 @@ KNOBS: tuple[Knob, ...] = (
     Knob("btc_price", "BTC price", "x", 0.7, 1.3, _btc("price_usd", _times)),
     Knob("btc_volatility", "BTC volatility", "x", 0.75, 1.25, _btc("volatility", _times)),
     Knob("hashrate_growth", "Hashrate growth /y", "+", -0.1, 0.1,
-         _btc("hashrate_growth", lambda v, d: max(v + d, -0.99))),
+         _btc("hashrate_growth", lambda v, d: max(v + d, -0.99)),
+         applies=lambda inst: not inst.bitcoin.economic),
+    Knob("network_breakeven", "Network breakeven (marginal fleet power cost)", "x", 0.8, 1.2,
+         _btc("marginal_power_usd_per_mwh", _times), applies=lambda inst: inst.bitcoin.economic),
     Knob("power_price", "Power price level (all markets)", "x", 0.8, 1.2, _markets("mean_price", _times)),
     Knob("spike_probability", "Spike probability", "x", 0.5, 2.0,
          _markets("spike_probability", lambda v, k: min(v * k, 1.0))),
@@ -213,7 +222,7 @@ def sensitivity(instance: Instance, result: PlanResult, *, scenarios: int | None
                 fixes: Sequence[Fix] | None = None, inputs: Sequence[str] | None = None,
                 gap: float = 1e-4, bisect_steps: int = BISECT_STEPS,
                 progress: Callable[[str], None] | None = None) -> list[dict]:
-    """Tornado rows for each input in `inputs` (default: all of `KNOBS`), sorted by swing.
+    """Tornado rows for each input in `inputs` (default: every `KNOBS` entry that applies to the instance), sorted by swing.
 
     Row: ``{input, label, unit, base, low, high, npv_low_usd, npv_high_usd, base_npv_usd,
     swing_usd, cash_short_low_usd, cash_short_high_usd, flips_low, flips_high, threshold, threshold_low,
@@ -228,7 +237,12 @@ def sensitivity(instance: Instance, result: PlanResult, *, scenarios: int | None
     n = min(result.scenarios, 2000) if scenarios is None else scenarios
     ev = _Evaluator(instance, result, n, result.seed, backend, chunk, fixes, replan, gap)
     say = progress or (lambda _msg: None)
-    knobs = KNOBS if inputs is None else tuple(knob(name) for name in inputs)
+    knobs = (tuple(k for k in KNOBS if k.applies(instance)) if inputs is None
+             else tuple(knob(name) for name in inputs))
+    for k in knobs:
+        if not k.applies(instance):
+            mode = "an economic" if instance.bitcoin.economic else "an exogenous"
+            raise ValueError(f"input: {k.name!r} does not apply to an instance with {mode} network")
     base = ev.at(None, 0.0)
     if replan and base.decisions is None:
         raise PlanInfeasible(f"no plan at the base setting: {base.infeasible}", reason="no_solution")

@@ -65,7 +65,11 @@ def synth_instance(sites: int, seed: int, *, mining_markets: int = 1, scenarios:
             "drift": 0.0,
             "volatility": 0.55,
             "network_hashrate_ehs": _r(rng.uniform(950, 1150), 0),
-            "hashrate_growth": 0.2,
+            # economic network: breakeven 28 J/TH x $50/MWh = $33.6/PH/day (Cambridge Digital
+            # Mining Industry Report, CCAF 2025: 28.2 J/TH, power $45-55.5/MWh); speed est.
+            "marginal_efficiency_j_per_th": 28.0,
+            "marginal_power_usd_per_mwh": 50.0,
+            "hashrate_adjustment_speed": 1.0,
             "fees_btc_per_block": 0.03,
             "subsidy_btc": 3.125,
             "halvings": ["2028-04", "2032-04"],
@@ -129,7 +133,8 @@ def _site(rng: np.random.Generator, i: int, n: int, mining_markets: int) -> dict
     if status == "operating":
         # df: fleets 18–28 J/TH; all-in opex ~$55/MWh over ~$45 power -> ~$4–9k/MW-month
         site["mining"] = {"efficiency_j_per_th": _r(rng.uniform(17, 28), 1),
-                          "opex_usd_per_mw_month": _r(rng.uniform(4000, 9000), -2)}
+                          "opex_usd_per_mw_month": _r(rng.uniform(4000, 9000), -2),
+                          "restart_after_profit_months": 3}          # est.
     pue = _r(rng.uniform(1.15, 1.4), 2)
     # round down so that max_mw x pue <= capacity_mw survives the rounding
     max_mw = math.floor(cap * rng.uniform(0.3, 0.75) / pue)
@@ -184,18 +189,24 @@ def _finance(rng: np.random.Generator, total_capex: float, start: int) -> dict[s
     # one of each kind, sized to a fraction of what converting everything would cost, so
     # the cash constraint binds (df: 0% converts at 37.5% premium, 7–9% secured at 80–85%
     # loan-to-cost)
+    # rng draws in the order of the keys below, so a seed keeps giving the same company
+    cash = _r(total_capex * rng.uniform(0.05, 0.15), -6)
+    converts_max = _r(total_capex * rng.uniform(0.05, 0.15), -6) or 1e6
+    secured_max = _r(total_capex * rng.uniform(0.3, 0.6), -6) or 1e6
+    secured_rate = _r(rng.uniform(0.07, 0.095), 4)
     return {
-        "cash_usd": _r(total_capex * rng.uniform(0.05, 0.15), -6),
+        "cash_usd": cash,
         "min_cash_usd": _r(total_capex * 0.01, -6),
+        # the secured notes are issued at market, so their coupon is the cost of debt
+        "cost_of_debt": secured_rate,
+        "risk_free_rate": 0.04,
         "instruments": [
-            {"id": "converts", "kind": "convertible",
-             "max_usd": _r(total_capex * rng.uniform(0.05, 0.15), -6) or 1e6,
+            {"id": "converts", "kind": "convertible", "max_usd": converts_max,
              "issue_by": month_str(start + 12), "maturity": month_str(start + 72),
              "rate": 0.0, "conversion_premium": 0.375, "fee": 0.025},
-            {"id": "secured", "kind": "secured_notes",
-             "max_usd": _r(total_capex * rng.uniform(0.3, 0.6), -6) or 1e6,
+            {"id": "secured", "kind": "secured_notes", "max_usd": secured_max,
              "issue_by": month_str(start + 36), "maturity": month_str(start + 84),
-             "rate": _r(rng.uniform(0.07, 0.095), 4), "fee": 0.02, "loan_to_cost": 0.8},
+             "rate": secured_rate, "fee": 0.02, "loan_to_cost": 0.8},
             {"id": "equity", "kind": "equity",
              "max_usd": _r(total_capex * rng.uniform(0.05, 0.2), -6) or 1e6,
              "issue_by": month_str(start + 12 * HORIZON_YEARS - 12), "fee": 0.04},

@@ -159,11 +159,12 @@ def test_zero_volatility_mining_month(hours):
 @pytest.mark.parametrize("patience", [3, 4])
 def test_mothballing_after_consecutive_losing_months(patience):
     """Summer months at $104/MWh > $100 hash revenue lose the opex three months running
-    (plan months 3-5): a fleet with patience 3 stops for good from month 6 (no margin, no
-    opex); with patience 4 it mines through."""
+    (plan months 3-5): a fleet with patience 3 that never restarts stops for good from
+    month 6 (no margin, no opex); with patience 4 it mines through."""
     own, cap, opex = 0.8, 20.0, 3650.0
     site = mining_site(mining=Mining(efficiency_j_per_th=EFF, opex_usd_per_mw_month=opex,
-                                     shutdown_after_loss_months=patience))
+                                     shutdown_after_loss_months=patience,
+                                     restart_after_profit_months=0))
     inst = make_instance([site], mkt=market(mean_price=80.0, seasonal_amplitude=0.3),
                          years=2, scenarios=8)
     vt = value_actions(inst, [], backend="numpy")
@@ -358,58 +359,55 @@ def test_sale_npv_per_scenario(close_probability):
 # a convert with every event, per scenario
 
 
-def hand_convert_npv(inst: Instance, act: Action, margin: np.ndarray, *, payout_in_tv: bool):
+def hand_convert_npv(inst: Instance, act: Action, margin: np.ndarray):
     """NPV per scenario of one critical MW converted, from the lease's terms and the
-    engine's draws (overrun, delay, default month, renewal, market rent), month by month."""
+    engine's draws (overrun, delay, default month, renewal, market rent), month by month
+    to the contract's end: the guarantor tops re-let income up to the contract until its
+    cap is used, and the space's residual is tv_hpc x annual market NOI where the contract
+    (or, without renewal, the re-let vacancy after it) ends."""
     p, site, lease = inst.plan, inst.site(act.site), inst.lease(act.lease)
     S, M, r = p.scenarios, p.months, p.discount_rate
     inputs = engine_inputs(inst, [act])
     scen = np.arange(S, dtype=np.int64)
     sev = site_events(np, p.seed, scen, inputs.sites)
     lev = lease_events(np, p.seed, scen, inputs.leases)
-    market_rent = rent_path(np, p.seed, scen, inputs.horizon, inputs.rent)
+    W = M + 400
+    market_rent = rent_path(np, p.seed, scen, inputs.horizon, inputs.rent, months=W)
     i = [s.id for s in inst.sites].index(site.id)
     own, h = site.ownership, site.hpc
-    t0, B, T = act.start - p.start, h.build_months, 12 * lease.tenor_years
+    t0, B, T, L = act.start - p.start, h.build_months, 12 * lease.tenor_years, lease.relet_months
     noi = own * 1000.0 * lease.noi_margin
+    cap_total = own * lease.backstop_usd / lease.max_mw
     v = (1.0 + r) ** (-1.0 / 12.0)
     out = np.empty(S)
     for s in range(S):
         R = t0 + B + int(sev["delay"][i, s])
-        k = int(lev["default_after"][0, s])
-        defaulted = k < T
-        D = R + k
-        end = D if defaulted else R + T
+        E = R + T
+        D = max(int(lev["default_month"][0, s]), R)
+        defaulted = D < E
+        start_market = E if lev["renews"][0, s] else E + L
         if defaulted:
-            market_from = D + lease.relet_months
-        elif lev["renews"][0, s]:
-            market_from = R + T
-        else:
-            market_from = R + T + lease.relet_months
-        payout = 0.0
-        if defaulted:
-            remaining = sum(noi * lease.rate_kw_month * (1.0 + lease.escalator) ** (j // 12)
-                            for j in range(k, T))
-            payout = min(own * lease.backstop_usd / lease.max_mw, remaining)
-        cash, noi_m = np.zeros(M), np.zeros(M)
-        for m in range(M):
+            start_market = max(start_market, D + L)
+        cash = np.zeros(W)
+        cap = cap_total
+        for m in range(W):
             if t0 <= m < t0 + B:
                 cash[m] -= own * h.capex_usd_per_mw * sev["overrun"][i, s] / B
-            if m >= t0:
+            if t0 <= m < M:
                 cash[m] -= own * h.pue * margin[i, s, m]
-            if R <= m < end:
-                noi_m[m] = noi * lease.rate_kw_month * (1.0 + lease.escalator) ** ((m - R) // 12)
-            elif m >= market_from:
-                noi_m[m] = noi * market_rent[s, m]
-        at_default = np.zeros(M)
-        if defaulted and D < M:
-            at_default[D] = payout
-        cash += noi_m + at_default
-        last = noi_m[-12:].sum() + (at_default[-12:].sum() if payout_in_tv else 0.0)
-        tv = (p.terminal_multiple.hpc * last
-              - p.terminal_multiple.mining * own * h.pue * max(margin[i, s, -12:].sum(), 0.0))
-        out[s] = (cash * v ** (np.arange(M) + 0.5)).sum() + tv * v ** M
-    return out, lev["default_after"][0], sev
+            if R <= m < E:
+                contract = noi * lease.rate_kw_month * (1.0 + lease.escalator) ** ((m - R) // 12)
+                if not defaulted or m < D:
+                    cash[m] += contract
+                else:
+                    relet = min(noi * market_rent[s, m], contract) if m >= D + L else 0.0
+                    pay = min(contract - relet, cap)
+                    cap -= pay
+                    cash[m] += relet + pay
+        residual = p.terminal_multiple.hpc * 12.0 * noi * market_rent[s, start_market] * v ** start_market
+        lost_tv = p.terminal_multiple.mining * own * h.pue * max(margin[i, s, -12:].sum(), 0.0)
+        out[s] = (cash * v ** (np.arange(W) + 0.5)).sum() + residual - lost_tv * v ** M
+    return out, lev["default_month"][0], sev
 
 
 def _convert_case(backstop, tv_hpc, S=300):
@@ -433,25 +431,24 @@ def _convert_case(backstop, tv_hpc, S=300):
 
 
 def test_convert_npv_per_scenario_with_events():
-    """Overrun, delay, default with a backstop, re-let at market rent, renewal, lost
-    mining: the engine's NPV equals the month-by-month hand schedule in every scenario.
-    tv_hpc = 0 here so a default payout's treatment in the terminal value does not enter."""
-    inst, act, margin, npv = _convert_case(backstop=30e6, tv_hpc=0.0)
-    expected, default_after, _ = hand_convert_npv(inst, act, margin, payout_in_tv=False)
-    T = 36
-    assert (default_after < T).sum() > 30 and (default_after >= T).sum() > 30
+    """Overrun, delay, default with a partial backstop, re-let at market rent, renewal,
+    lost mining, residual: the engine's NPV equals the month-by-month hand schedule in
+    every scenario, contract cash counted past the horizon."""
+    inst, act, margin, npv = _convert_case(backstop=3e6, tv_hpc=10.0)
+    expected, default_month, sev = hand_convert_npv(inst, act, margin)
+    rent_start = act.start - inst.plan.start + 6 + sev["delay"][0]
+    failed = np.maximum(default_month, rent_start) < rent_start + 36
+    assert failed.sum() > 30 and (~failed).sum() > 30
     np.testing.assert_allclose(npv, expected, rtol=1e-9, atol=1e-3)
 
 
-def test_backstop_payout_is_not_capitalised_in_terminal_value():
-    inst, act, margin, npv = _convert_case(backstop=30e6, tv_hpc=10.0)
-    expected, default_after, sev = hand_convert_npv(inst, act, margin, payout_in_tv=False)
-    np.testing.assert_allclose(npv, expected, rtol=1e-9, atol=1e-3)
-
-
-def test_convert_terminal_value_without_backstop():
-    """With no guarantee there is no payout: the HPC terminal value (x last-12-month NOI,
-    contract or market rent) matches the hand schedule."""
+def test_convert_without_backstop_matches_hand_schedule():
     inst, act, margin, npv = _convert_case(backstop=0.0, tv_hpc=10.0)
-    expected, _, _ = hand_convert_npv(inst, act, margin, payout_in_tv=False)
+    expected, _, _ = hand_convert_npv(inst, act, margin)
+    np.testing.assert_allclose(npv, expected, rtol=1e-9, atol=1e-3)
+
+
+def test_convert_with_full_backstop_matches_hand_schedule():
+    inst, act, margin, npv = _convert_case(backstop=30e6, tv_hpc=0.0)
+    expected, _, _ = hand_convert_npv(inst, act, margin)
     np.testing.assert_allclose(npv, expected, rtol=1e-9, atol=1e-3)

@@ -153,6 +153,7 @@ def sites():
         market=np.zeros(k, np.int64), capacity_mw=np.full(k, 10.0), ownership=np.ones(k),
         mines=np.zeros(k, bool), efficiency_j_per_th=np.ones(k), opex_usd_per_mw_month=np.zeros(k),
         shutdown_after_loss_months=np.zeros(k, np.int64),
+        restart_after_profit_months=np.zeros(k, np.int64), restart_cost_usd_per_mw=np.zeros(k),
         pue=np.ones(k), capex_usd_per_mw=np.full(k, 8e6),
         overrun_volatility=np.array([0.0, 0.15, 0.4]),
         build_months=np.full(k, 6, np.int64),
@@ -211,15 +212,17 @@ def test_sale_price_is_triangular(sites, events):
 
 
 def test_lease_default_within_tenor_and_renewal():
+    """Default month from the plan's start: P(default before month n) = 1 - (1 - rate)^(n/12)."""
     rates = np.array([0.0, 0.02, 0.3])
     tenor = np.array([120, 120, 36], np.int64)
     leases = LeaseParams(rate_kw_month=np.full(3, 150.0), escalator=np.zeros(3),
                          tenor_months=tenor, noi_margin=np.full(3, 0.8), default_rate=rates,
                          backstop_usd_per_mw=np.zeros(3),
                          renewal_probability=np.array([0.0, 0.5, 1.0]),
-                         relet_months=np.full(3, 6, np.int64))
+                         relet_months=np.full(3, 6, np.int64), tenant=np.arange(3),
+                         backstop_cost_usd_per_mw=np.zeros(3))
     ev = lease_events(np, 23, np.arange(S, dtype=np.int64), leases)
-    k = ev["default_after"]
+    k = ev["default_month"]
     assert np.all(k[0] == NEVER) and np.all(k >= 0)
     for i in (1, 2):
         years = tenor[i] / 12.0

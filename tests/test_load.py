@@ -109,6 +109,8 @@ renewal_probability = 0.6
 
 [finance]
 cash_usd = 500e6
+cost_of_debt = 0.075
+risk_free_rate = 0.04
 
 [[finance.instruments]]
 id = "converts"
@@ -188,6 +190,7 @@ def test_valid_instance_loads_with_values_dates_and_defaults(tmp_path):
     assert lease.relet_months == 6 and lease.backstop_usd == 1.8e9
 
     assert inst.finance.cash_usd == 500e6 and inst.finance.min_cash_usd == 0.0
+    assert (inst.finance.cost_of_debt, inst.finance.risk_free_rate) == (0.075, 0.04)
     conv, notes = inst.finance.instruments
     assert (conv.kind, conv.issue_by, conv.maturity) == (
         "convertible", month(2026, 6), month(2032, 5))

@@ -44,13 +44,15 @@ def lease(lid: str, sites: tuple[str, ...], max_mw: float, sign_by: str = "2026-
 
 def make_instance(sites, leases=(), *, instruments=(), cash: float = 1e12, min_cash: float = 0.0,
                   years: int = 1, step: int = 6, alpha: float = 0.9, floor: float | None = None,
-                  weight: float = 0.0, rate: float = 0.1) -> Instance:
+                  weight: float = 0.0, rate: float = 0.1, cost_of_debt: float = 0.08,
+                  risk_free_rate: float = 0.04) -> Instance:
     plan = Plan(name="test", start=START, horizon_years=years, decision_step_months=step,
                 discount_rate=rate, scenarios=200, seed=1)
     return Instance(plan=plan, risk=Risk(alpha, floor, weight), bitcoin=None, markets=(),
                     hpc_market=None, sites=tuple(sites), leases=tuple(leases),
                     finance=Finance(cash_usd=cash, min_cash_usd=min_cash,
-                                    instruments=tuple(instruments)))
+                                    instruments=tuple(instruments), cost_of_debt=cost_of_debt,
+                                    risk_free_rate=risk_free_rate))
 
 
 def make_table(npv, months: int, *, base=None, cash=None, base_cash=None) -> ValueTable:

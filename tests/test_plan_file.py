@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from optimizer.errors import PlanError
+from optimizer.finance import cost_breakdown
 from optimizer.instance import parse_month
 from optimizer.load import load_instance
 from optimizer.plan_file import parse_plan, plan_document, read_plan
@@ -103,3 +104,7 @@ def test_document_round_trips(terawulf):
     again = parse_plan(json.loads(json.dumps(doc)), terawulf)
     assert again.actions == spec.actions and again.quantities == spec.quantities
     assert sorted(again.financing) == sorted(spec.financing)
+    # the reader's net cost per $ is written and accepted back (it is not read)
+    assert doc["financing"] and all(
+        f["net_cost_per_usd"] == cost_breakdown(terawulf, f["instrument"], parse_month(f["start"])).net
+        for f in doc["financing"])

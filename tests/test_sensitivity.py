@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from argparse import Namespace
+from dataclasses import replace
 
 import pytest
 
@@ -65,10 +66,17 @@ def test_flip_threshold_lies_between_settings_that_differ(tiny, tiny_plan):
 
 
 def test_every_knob_moves_its_input(tiny):
+    # tiny's network is economic; the growth knob is checked on its exogenous twin
+    b = tiny.bitcoin
+    exogenous = replace(tiny, bitcoin=replace(b, hashrate_growth=0.2, marginal_efficiency_j_per_th=None,
+                                              marginal_power_usd_per_mwh=None,
+                                              hashrate_adjustment_speed=None))
     for k in KNOBS:
-        lo, hi = k.apply(tiny, k.low), k.apply(tiny, k.high)
-        assert lo != tiny and hi != tiny, k.name
-        assert k.apply(tiny, k.base) == tiny, k.name
+        inst = tiny if k.applies(tiny) else exogenous
+        assert k.applies(inst), k.name
+        lo, hi = k.apply(inst, k.low), k.apply(inst, k.high)
+        assert lo != inst and hi != inst, k.name
+        assert k.apply(inst, k.base) == inst, k.name
     with pytest.raises(ValueError, match="unknown sensitivity input 'nope'"):
         knob("nope")
 
@@ -78,7 +86,7 @@ def test_command_writes_json_and_csv(tiny, tmp_path):
                      fix=[], forbid=[], no_replan=True)
     assert sensitivity_command(args, tiny) == 0
     doc = json.loads((tmp_path / "sensitivity.json").read_text())
-    assert {r["input"] for r in doc["inputs"]} == {k.name for k in KNOBS}
+    assert {r["input"] for r in doc["inputs"]} == {k.name for k in KNOBS if k.applies(tiny)}
     swings = [r["swing_usd"] for r in doc["inputs"]]
     assert swings == sorted(swings, reverse=True)
     assert (tmp_path / "sensitivity.csv").read_text().startswith("input,label,unit")
