@@ -32,12 +32,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gpu.backend import get_backend, to_host        # noqa: E402
-from gpu.factors import bitcoin_paths               # noqa: E402
-from gpu.valuation import mining_margin             # noqa: E402
-from optimizer.engine import engine_inputs          # noqa: E402
-from optimizer.instance import Instance, parse_month  # noqa: E402
-from optimizer.load import load_instance            # noqa: E402
+from wattfolio.gpu.backend import get_backend, to_host        # noqa: E402
+from wattfolio.gpu.factors import bitcoin_paths               # noqa: E402
+from wattfolio.gpu.valuation import mining_margin             # noqa: E402
+from wattfolio.planning.valuation import engine_inputs          # noqa: E402
+from wattfolio.instance.types import Instance, parse_month  # noqa: E402
+from wattfolio.instance.load import load_instance            # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 INSTANCE = ROOT / "instances" / "terawulf.toml"

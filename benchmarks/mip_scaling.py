@@ -4,7 +4,7 @@
                                       [--modes floor,weight] [--cap 120] [--no-ef]
                                       [--weight-methods pool,naive] [--gap 1e-3]
 
-The catalog comes from `optimizer.synth.synth_instance(sites, seed)`; the ValueTable is
+The catalog comes from `wattfolio.instance.synth.synth_instance(sites, seed)`; the ValueTable is
 random but structured (it stands in for the engine so that the MIP is timed alone): a
 skewed bitcoin factor drives the mining baseline and, negatively, sales and converts (both
 stop mining); an HPC-rent factor drives converts; each site has its own factor shared by
@@ -35,13 +35,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gpu.value_table import ValueTable                       # noqa: E402
-from optimizer.catalog import build_catalog                  # noqa: E402
-from optimizer.cvar_cuts import floor_loop, weight_loop      # noqa: E402
-from optimizer.extensive import solve_extensive              # noqa: E402
-from optimizer.load import parse_instance                    # noqa: E402
-from optimizer.model import PlanModel                        # noqa: E402
-from optimizer.synth import synth_instance                   # noqa: E402
+from wattfolio.gpu.value_table import ValueTable                       # noqa: E402
+from wattfolio.planning.catalog import build_catalog                  # noqa: E402
+from wattfolio.mip.cvar import floor_loop, weight_loop      # noqa: E402
+from wattfolio.mip.extensive import solve_extensive              # noqa: E402
+from wattfolio.instance.load import parse_instance                    # noqa: E402
+from wattfolio.mip.model import PlanModel                        # noqa: E402
+from wattfolio.instance.synth import synth_instance                   # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 WEIGHT = 0.5

@@ -4,7 +4,7 @@
 
 Two measurements per configuration (scenarios x 144 months x hours_per_month):
 
-- ``value_actions``: the whole `optimizer.engine.value_actions` on a one-market instance
+- ``value_actions``: the whole `wattfolio.planning.valuation.value_actions` on a one-market instance
   with one mining site and a few convert actions (bitcoin, power, rent, events, hourly
   margins, action cash flows, NPVs);
 - ``mining_margin``: `gpu.valuation.mining_margin` alone (power levels + the hourly
@@ -59,8 +59,8 @@ TARGET_RATIO = 1000.0
 
 
 def bench_instance(scenarios: int, hours: int):
-    from optimizer.catalog import Action
-    from optimizer.instance import (Bitcoin, Hpc, HpcMarket, Instance, Lease, Market, Mining,
+    from wattfolio.planning.catalog import Action
+    from wattfolio.instance.types import (Bitcoin, Hpc, HpcMarket, Instance, Lease, Market, Mining,
                                     Plan, Risk, Site, TerminalMultiple, parse_month)
 
     start = parse_month("2026-01")
@@ -101,10 +101,10 @@ def _sync(xp) -> None:
 
 def run_worker(backend: str, scenarios: int, hours: int, repeats: int) -> dict:
 
-    from gpu.backend import get_backend
-    from gpu.factors import bitcoin_paths
-    from gpu.valuation import mining_margin
-    from optimizer.engine import engine_inputs, value_actions
+    from wattfolio.gpu.backend import get_backend
+    from wattfolio.gpu.factors import bitcoin_paths
+    from wattfolio.gpu.valuation import mining_margin
+    from wattfolio.planning.valuation import engine_inputs, value_actions
 
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     be = get_backend(backend)
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_worker(b, int(s), int(hrs), int(rep))))
         return 0
 
-    from gpu.backend import cuda_available
+    from wattfolio.gpu.backend import cuda_available
 
     backends = ["numpy"] if args.backend == "numpy" else (
         ["cupy"] if args.backend == "cupy" else ["numpy"] + (["cupy"] if cuda_available() else []))

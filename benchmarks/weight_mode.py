@@ -14,7 +14,7 @@ plan's tail then depends on which projects it holds, so every MIP solve of the n
 finds a plan whose tail set no cut has seen yet: it needs dozens of rounds.
 
 Per seed and method: MIP rounds, wall seconds, objective, certified gap; the extensive
-form (`optimizer.extensive`, same HiGHS, gap and cap) and, if mpi-sppy is installed,
+form (`wattfolio.mip.extensive`, same HiGHS, gap and cap) and, if mpi-sppy is installed,
 mpi-sppy's extensive form with its CVaR transform (`mpisppy.utils.cvar`, solved by
 `appsi_highs`) on the same data. Writes ``benchmarks/results/weight_mode.json``.
 """
@@ -32,13 +32,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gpu.value_table import ValueTable                                       # noqa: E402
-from optimizer.catalog import build_catalog                                  # noqa: E402
-from optimizer.cvar_cuts import weight_loop                                  # noqa: E402
-from optimizer.extensive import solve_extensive                              # noqa: E402
-from optimizer.instance import (Finance, Instance, Mining, Plan, Risk, Sale,  # noqa: E402
+from wattfolio.gpu.value_table import ValueTable                                       # noqa: E402
+from wattfolio.planning.catalog import build_catalog                                  # noqa: E402
+from wattfolio.mip.cvar import weight_loop                                  # noqa: E402
+from wattfolio.mip.extensive import solve_extensive                              # noqa: E402
+from wattfolio.instance.types import (Finance, Instance, Mining, Plan, Risk, Sale,  # noqa: E402
                                 Site, parse_month)
-from optimizer.model import SCALE, PlanModel                  # noqa: E402
+from wattfolio.mip.model import SCALE, PlanModel                  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 START = parse_month("2026-01")

@@ -1,6 +1,6 @@
 """Plain array inputs of the scenario engine.
 
-`optimizer.engine` fills these from an Instance; `gpu/` sees only numbers, never the
+`wattfolio.planning.valuation` fills these from an Instance; `gpu/` sees only numbers, never the
 instance classes, so the kernels stay importable without Pyomo or the optimizer.
 Months are plan months 0..M-1 (month 0 is the plan's start).
 """
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Action kinds as integer codes, in the order of optimizer.catalog.KINDS.
+# Action kinds as integer codes, in the order of wattfolio.planning.catalog.KINDS.
 CONVERT, SELL, ACQUIRE = 0, 1, 2
 
 

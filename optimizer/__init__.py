@@ -1,6 +1,6 @@
 """wattfolio's planning side: instances, actions, the MIP, CVaR cuts, CLI and report.
 
-`optimizer.plan(...)` and `optimizer.evaluate(...)` are the Python API (optimizer/api.py).
+`optimizer.plan(...)` and `wattfolio.evaluation(...)` are the Python API (optimizer/api.py).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ __all__ = ["plan", "evaluate"]
 
 
 def __getattr__(name: str) -> Any:
-    # imported on first use, so that `python -m optimizer.load` and the CLI's validate
+    # imported on first use, so that `python -m wattfolio.instance.load` and the CLI's validate
     # do not pull in Pyomo and the engine
     if name in __all__:
         from . import api

@@ -5,18 +5,18 @@
     >>> result.decisions          # pandas DataFrame: site, action, start, mw, lease
     >>> result.stats["cvar_usd"]  # the same stats as plan.json
     >>> result.samples            # plan NPV per scenario (numpy)
-    >>> optimizer.evaluate("instances/terawulf.toml", result, seed=99).stats
+    >>> wattfolio.evaluation("instances/terawulf.toml", result, seed=99).stats
 """
 from __future__ import annotations
 
 import os
 from typing import Any, Union
 
-from .evaluate import Evaluation, evaluate_spec
-from .instance import Instance
-from .load import load_instance
-from .plan_file import PlanSpec, parse_plan, read_plan
-from .results import PlanResult, plan_instance
+from .evaluation import Evaluation, evaluate_spec
+from .instance.types import Instance
+from .instance.load import load_instance
+from .planning.plan_file import PlanSpec, parse_plan, read_plan
+from .run import PlanResult, plan_instance
 
 InstanceLike = Union[Instance, str, os.PathLike]
 
@@ -31,7 +31,7 @@ def _instance(instance: InstanceLike, hours_per_month: int | None) -> Instance:
 def plan(instance: InstanceLike, *, scenarios: int | None = None, seed: int | None = None,
          backend: str = "auto", time_limit: float | None = None, gap: float = 1e-4,
          hours_per_month: int | None = None, fixes: Any = None) -> PlanResult:
-    """Solve the planning problem; see `optimizer.results.PlanResult`."""
+    """Solve the planning problem; see `wattfolio.run.PlanResult`."""
     return plan_instance(_instance(instance, hours_per_month), scenarios=scenarios, seed=seed,
                          backend=backend, time_limit=time_limit, gap=gap, fixes=fixes)
 

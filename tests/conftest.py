@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpu.backend import Backend, cuda_available, get_backend
+from wattfolio.gpu.backend import Backend, cuda_available, get_backend
 
 BACKEND_NAMES = ["numpy"] + (["cupy"] if cuda_available() else [])
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpu.backend import cuda_available
+from wattfolio.gpu.backend import cuda_available
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "instances" / "tiny.toml")
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "optimizer.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "wattfolio.cli", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer.catalog import build_catalog
-from optimizer.cvar_cuts import CutEngine
-from optimizer.extensive import solve_extensive
-from optimizer.instance import Instrument
-from optimizer.model import PlanModel
-from optimizer.solve import PlanInfeasible, solve
+from wattfolio.planning.catalog import build_catalog
+from wattfolio.mip.cvar import CutEngine
+from wattfolio.mip.extensive import solve_extensive
+from wattfolio.instance.types import Instrument
+from wattfolio.mip.model import PlanModel
+from wattfolio.mip.solve import PlanInfeasible, solve
 from test_model import START, hand_cvar, lease, make_instance, make_table, site
 
 ALPHA = 0.9
@@ -182,7 +182,7 @@ def test_scenario_rows_equal_extensive_form_where_naive_cuts_stall(seed):
     """The default weight method ("auto" -> scenario rows at this size) against the
     extensive form on a knapsack with a mean/tail conflict, where one cut per MIP solve
     needs many rounds."""
-    from optimizer.cvar_cuts import weight_loop
+    from wattfolio.mip.cvar import weight_loop
     inst, actions, vt = _knapsack_case(seed)
     w = inst.risk.weight
     ef = solve_extensive(inst, actions, vt, alpha=ALPHA, weight=w, gap=GAP)

@@ -1,10 +1,10 @@
-"""The valuation engine (optimizer.engine -> gpu.valuation) against hand computations.
+"""The valuation engine (wattfolio.planning.valuation -> gpu.valuation) against hand computations.
 
 Every reference is computed here from the instance's numbers with closed forms (geometric
 series, Black-76) or per-scenario hand schedules; the engine is used only for the random
 draws a hand computation cannot reproduce (site and lease events, market rent), taken
 from `gpu.factors` directly. Small instances are built with the data classes of
-`optimizer.instance`.
+`wattfolio.instance.types`.
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpu.backend import to_host
-from gpu.factors import bitcoin_paths, lease_events, rent_path, site_events
-from gpu.valuation import mining_margin
-from optimizer.catalog import Action, build_catalog
-from optimizer.engine import engine_inputs, value_actions
-from optimizer.instance import (
+from wattfolio.gpu.backend import to_host
+from wattfolio.gpu.factors import bitcoin_paths, lease_events, rent_path, site_events
+from wattfolio.gpu.valuation import mining_margin
+from wattfolio.planning.catalog import Action, build_catalog
+from wattfolio.planning.valuation import engine_inputs, value_actions
+from wattfolio.instance.types import (
     Bitcoin,
     HpcMarket,
     Hpc,
@@ -34,7 +34,7 @@ from optimizer.instance import (
     TerminalMultiple,
     parse_month,
 )
-from optimizer.load import load_instance
+from wattfolio.instance.load import load_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 START = parse_month("2026-03")          # calendar index 2: seasonality is not aligned to 0
@@ -206,8 +206,8 @@ def test_curtailed_margin_is_a_black76_put():
 def _hour_price_means(F, sig, p, spike, cap, S=3000, H=48, months=4, seed=5):
     """Per-scenario mean hourly price, read from sum_h max(rev - p_h, 0) with rev above
     every possible price (so the max never binds)."""
-    from gpu.factors import hourly_margin_sums
-    from gpu.inputs import PowerParams
+    from wattfolio.gpu.factors import hourly_margin_sums
+    from wattfolio.gpu.inputs import PowerParams
 
     one = lambda x: np.array([x], dtype=np.float64)  # noqa: E731
     power = PowerParams(mean_price=one(F), volatility=one(0.0), mean_reversion=one(1.0),

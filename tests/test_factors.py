@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from gpu.factors import (
+from wattfolio.gpu.factors import (
     NEVER,
     bitcoin_paths,
     lease_events,
@@ -19,7 +19,7 @@ from gpu.factors import (
     rent_path,
     site_events,
 )
-from gpu.inputs import BitcoinParams, Horizon, LeaseParams, PowerParams, RentParams, SiteParams
+from wattfolio.gpu.inputs import BitcoinParams, Horizon, LeaseParams, PowerParams, RentParams, SiteParams
 
 S = 20_000                     # scenarios for the event checks (cheap: a few draws each)
 Z = 4.0                        # tolerance in standard errors

@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from optimizer.checks import run_checks
-from optimizer.errors import InstanceError, PlanError
-from optimizer.finance import (Draw, black_scholes_call, conversion_option_per_usd,
+from wattfolio.instance.checks import run_checks
+from wattfolio.errors import InstanceError, PlanError
+from wattfolio.planning.finance import (Draw, black_scholes_call, conversion_option_per_usd,
                                cost_breakdown, draw_options, draw_terms, financing_cost_and_cash)
-from optimizer.instance import (Finance, Instance, Instrument, Plan, Risk, parse_month)
+from wattfolio.instance.types import (Finance, Instance, Instrument, Plan, Risk, parse_month)
 
 START = parse_month("2026-01")
 

@@ -8,13 +8,13 @@ from argparse import Namespace
 import numpy as np
 import pytest
 
-from gpu.value_table import ValueTable
-from optimizer.catalog import build_catalog
-from optimizer.frontier import frontier, frontier_command
-from optimizer.instance import Finance, Instance, Plan, Risk, Sale, Site, parse_month
-from optimizer.load import load_instance
-from optimizer.results import plan_instance
-from optimizer.solve import Fix
+from wattfolio.gpu.value_table import ValueTable
+from wattfolio.planning.catalog import build_catalog
+from wattfolio.analysis.frontier import frontier, frontier_command
+from wattfolio.instance.types import Finance, Instance, Plan, Risk, Sale, Site, parse_month
+from wattfolio.instance.load import load_instance
+from wattfolio.run import plan_instance
+from wattfolio.mip.solve import Fix
 
 START = parse_month("2026-01")
 S, ALPHA = 200, 0.9          # tail = 20 scenarios exactly

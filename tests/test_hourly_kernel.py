@@ -9,10 +9,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from gpu.factors import POWER_HOURS, hourly_margin_sums
-from gpu.hourly_kernel import CELL_SOURCE, SITES_PER_PASS
-from gpu.inputs import PowerParams
-from gpu.philox import seed_key
+from wattfolio.gpu.factors import POWER_HOURS, hourly_margin_sums
+from wattfolio.gpu.hourly_kernel import CELL_SOURCE, SITES_PER_PASS
+from wattfolio.gpu.inputs import PowerParams
+from wattfolio.gpu.philox import seed_key
 
 HARNESS = r"""
 #include <math.h>

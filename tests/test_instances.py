@@ -12,14 +12,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from optimizer.instance import parse_month
-from optimizer.synth import synth_instance, synth_toml, to_toml
+from wattfolio.instance.types import parse_month
+from wattfolio.instance.synth import synth_instance, synth_toml, to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCES = sorted((ROOT / "instances").glob("*.toml"))
 PLANS = sorted((ROOT / "instances" / "plans").glob("*.json"))
-HAS_LOADER = (ROOT / "optimizer" / "load.py").exists()
-needs_loader = pytest.mark.skipif(not HAS_LOADER, reason="optimizer/load.py not written yet")
 
 
 def _instance_for(plan: Path) -> Path:
@@ -91,18 +89,16 @@ def test_synth_rejects_nonsense() -> None:
         synth_instance(5, 1, mining_markets=0)
 
 
-@needs_loader
 @pytest.mark.parametrize("n", [1, 10, 50])
 def test_synth_validates(n: int) -> None:
-    from optimizer.load import parse_instance
+    from wattfolio.instance.load import parse_instance
     inst = parse_instance(synth_instance(n, 11, mining_markets=2))
     assert len(inst.sites) == n
 
 
-@needs_loader
 def test_synth_200_sites_gives_a_few_thousand_actions() -> None:
-    from optimizer.catalog import build_catalog
-    from optimizer.load import parse_instance
+    from wattfolio.planning.catalog import build_catalog
+    from wattfolio.instance.load import parse_instance
     actions = build_catalog(parse_instance(synth_instance(200, 2)))
     assert 1000 <= len(actions) <= 10000
     assert {a.kind for a in actions} == {"convert", "sell", "acquire"}
@@ -116,10 +112,9 @@ def test_shipped_instances_exist() -> None:
         "terawulf-fluidstack.json", "vivopower-sell-solar.json", "tiny-convert.json"}
 
 
-@needs_loader
 @pytest.mark.parametrize("path", INSTANCES, ids=lambda p: p.name)
 def test_shipped_instance_validates(path: Path) -> None:
-    from optimizer.load import validate_file
+    from wattfolio.instance.load import validate_file
     assert validate_file(path) == []
 
 
@@ -219,11 +214,10 @@ def test_shipped_plan_fits_its_instance(plan: Path) -> None:
             assert drawn <= inst.get("loan_to_cost", 0.8) * capex
 
 
-@needs_loader
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: p.name)
 def test_shipped_plan_decisions_are_catalog_actions(plan: Path) -> None:
-    from optimizer.catalog import build_catalog
-    from optimizer.load import load_instance
+    from wattfolio.planning.catalog import build_catalog
+    from wattfolio.instance.load import load_instance
     actions = build_catalog(load_instance(_instance_for(plan)))
     offered = {(a.site, a.kind, a.start, a.lease): a.max_units for a in actions}
     for d in json.loads(plan.read_text())["decisions"]:

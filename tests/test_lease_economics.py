@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpu.backend import to_host
-from gpu.factors import NEVER, lease_events, rent_path, stress_onset
-from optimizer.catalog import Action
-from optimizer.engine import engine_inputs, value_actions
-from optimizer.instance import (
+from wattfolio.gpu.backend import to_host
+from wattfolio.gpu.factors import NEVER, lease_events, rent_path, stress_onset
+from wattfolio.planning.catalog import Action
+from wattfolio.planning.valuation import engine_inputs, value_actions
+from wattfolio.instance.types import (
     AiStress,
     Bitcoin,
     Hpc,
@@ -32,7 +32,7 @@ from optimizer.instance import (
     escalated_months,
     parse_month,
 )
-from optimizer.load import load_instance, parse_instance, tomllib
+from wattfolio.instance.load import load_instance, parse_instance, tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 START = parse_month("2026-01")
@@ -147,7 +147,7 @@ def _raw(**lease_keys) -> dict:
 
 
 def test_rent_given_twice_or_not_at_all_is_an_error_naming_the_path():
-    from optimizer.errors import InstanceError
+    from wattfolio.errors import InstanceError
     with pytest.raises(InstanceError, match=r"leases\[0\]\.contract_value_usd: give rate_kw_month or"):
         parse_instance(_raw(rate_kw_month=150.0, contract_value_usd=1e9))
     with pytest.raises(InstanceError, match=r"leases\[0\]\.rate_kw_month: required \(or contract_value_usd\)"):
@@ -236,7 +236,7 @@ def test_leases_of_one_tenant_default_together():
 
 
 def test_different_rates_for_one_tenant_are_an_error():
-    from optimizer.errors import InstanceError
+    from wattfolio.errors import InstanceError
     data = _raw(rate_kw_month=150.0)
     second = dict(data["leases"][0], id="second", default_rate=0.3)
     data["leases"].append(second)

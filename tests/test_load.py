@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.errors import InstanceError, PlanError
-from optimizer.load import load_instance, parse_instance, validate_file, validate_main
+from wattfolio.errors import InstanceError, PlanError
+from wattfolio.instance.load import load_instance, parse_instance, validate_file, validate_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -470,7 +470,7 @@ def test_module_cli_reports_errors_without_traceback(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(VALID.replace("capex_usd_per_mw = 1.0e7", "capex_usd_per_mw = -9.0e6")
                     .replace('sign_by = "2026-12"', 'sign_by = "2040-01"'))
-    proc = subprocess.run([sys.executable, "-m", "optimizer.load", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "wattfolio.instance.load", str(path)],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stdout == ""

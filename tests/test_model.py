@@ -11,12 +11,12 @@ import math
 import numpy as np
 import pytest
 
-from gpu.value_table import ValueTable
-from optimizer.catalog import build_catalog
-from optimizer.instance import (Acquire, Finance, Hpc, Instance, Instrument, Lease, Mining, Plan,
+from wattfolio.gpu.value_table import ValueTable
+from wattfolio.planning.catalog import build_catalog
+from wattfolio.instance.types import (Acquire, Finance, Hpc, Instance, Instrument, Lease, Mining, Plan,
                                 Risk, Sale, Site, parse_month)
-from optimizer.model import PlanModel
-from optimizer.solve import Fix, PlanInfeasible, solve
+from wattfolio.mip.model import PlanModel
+from wattfolio.mip.solve import Fix, PlanInfeasible, solve
 
 START = parse_month("2026-01")
 M6 = START + 6

@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpu.backend import to_host
-from gpu.factors import bitcoin_paths
-from gpu.inputs import BitcoinParams, Horizon
-from gpu.valuation import mothball
-from optimizer.engine import value_actions
-from optimizer.errors import InstanceError
-from optimizer.instance import (
+from wattfolio.gpu.backend import to_host
+from wattfolio.gpu.factors import bitcoin_paths
+from wattfolio.gpu.inputs import BitcoinParams, Horizon
+from wattfolio.gpu.valuation import mothball
+from wattfolio.planning.valuation import value_actions
+from wattfolio.errors import InstanceError
+from wattfolio.instance.types import (
     Bitcoin, HpcMarket, Instance, Market, Mining, Plan, Risk, Site, TerminalMultiple, parse_month,
 )
-from optimizer.load import parse_instance
+from wattfolio.instance.load import parse_instance
 
 REPO = Path(__file__).resolve().parents[1]
 EFF, POWER = 28.0, 50.0

@@ -9,9 +9,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from gpu import philox
-from gpu.backend import BackendError, cuda_available, get_backend, to_host
-from gpu.philox import (box_muller, draw, normals, philox4x32_10, philox_block, uniform01,
+from wattfolio.gpu import philox
+from wattfolio.gpu.backend import BackendError, cuda_available, get_backend, to_host
+from wattfolio.gpu.philox import (box_muller, draw, normals, philox4x32_10, philox_block, uniform01,
                         uniform01_f64, uniforms)
 
 # Known answers: the three "philox4x32 10" lines of Random123's tests/kat_vectors

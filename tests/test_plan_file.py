@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.errors import PlanError
-from optimizer.finance import cost_breakdown
-from optimizer.instance import parse_month
-from optimizer.load import load_instance
-from optimizer.plan_file import parse_plan, plan_document, read_plan
+from wattfolio.errors import PlanError
+from wattfolio.planning.finance import cost_breakdown
+from wattfolio.instance.types import parse_month
+from wattfolio.instance.load import load_instance
+from wattfolio.planning.plan_file import parse_plan, plan_document, read_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 

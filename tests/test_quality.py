@@ -14,14 +14,14 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from gpu.backend import to_host
-from optimizer.catalog import build_catalog
-from optimizer.engine import value_actions
-from optimizer.load import load_instance
-from optimizer.quality import (cvar_ci, evpi, mean_ci, mean_value_instance, mmw_gap,
+from wattfolio.gpu.backend import to_host
+from wattfolio.planning.catalog import build_catalog
+from wattfolio.planning.valuation import value_actions
+from wattfolio.instance.load import load_instance
+from wattfolio.analysis.quality import (cvar_ci, evpi, mean_ci, mean_value_instance, mmw_gap,
                                out_of_sample, t_quantile, vss)
-from optimizer.results import plan_instance
-from optimizer.solve import Fix
+from wattfolio.run import plan_instance
+from wattfolio.mip.solve import Fix
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_interval_half_widths_shrink_like_root_n():
 # ---- out of sample -----------------------------------------------------------------------
 
 def test_out_of_sample_matches_an_independent_evaluation(tiny, tiny_plan):
-    from optimizer.api import evaluate
+    from wattfolio.api import evaluate
 
     q = out_of_sample(tiny, tiny_plan, scenarios=3000, seed=99)
     ev = evaluate(tiny, tiny_plan, scenarios=3000, seed=99)
@@ -176,8 +176,8 @@ def test_evpi_is_zero_when_there_is_no_uncertainty(tiny):
 
 
 def test_fund_plan_costs_no_more_than_the_plans_own_financing(tiny, tiny_plan):
-    from optimizer.finance import financing_cost_and_cash
-    from optimizer.quality import fund_plan
+    from wattfolio.planning.finance import financing_cost_and_cash
+    from wattfolio.analysis.quality import fund_plan
 
     q = np.zeros(len(tiny_plan.catalog))
     q[[a.index for a in tiny_plan.actions]] = tiny_plan.quantities
@@ -189,7 +189,7 @@ def test_fund_plan_costs_no_more_than_the_plans_own_financing(tiny, tiny_plan):
 
 
 def test_fund_plan_names_the_first_short_month(tiny):
-    from optimizer.quality import fund_plan
+    from wattfolio.analysis.quality import fund_plan
 
     broke = replace(tiny, finance=replace(tiny.finance, instruments=()))
     cat = build_catalog(broke)

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optimizer.evaluate import evaluate_spec
-from optimizer.load import load_instance
-from optimizer.plan_file import PlanSpec
-from optimizer.report import (ReportContext, build_context, cash_facts, pct, quality_rows,
+from wattfolio.evaluation import evaluate_spec
+from wattfolio.instance.load import load_instance
+from wattfolio.planning.plan_file import PlanSpec
+from wattfolio.report.render import (ReportContext, build_context, cash_facts, pct, quality_rows,
                               render_report, timeline_lanes, usd, write_report)
-from optimizer.results import plan_instance
+from wattfolio.run import plan_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "instances" / "tiny.toml"
@@ -194,7 +194,7 @@ def test_quality_table_shows_known_and_unknown_checks():
 
 
 def test_quality_nested_shape_and_long_lists_stay_compact():
-    """optimizer.quality nests estimates ({estimate_usd, se_usd, ci95_usd}) and carries
+    """wattfolio.analysis.quality nests estimates ({estimate_usd, se_usd, ci95_usd}) and carries
     per-month cash paths and per-batch rows: those must not flood the table."""
     quality = {"out_of_sample": {
         "in_sample": {"expected_npv": {"estimate_usd": 1.0e8, "se_usd": 2.0e6, "ci95_usd": [0.96e8, 1.04e8]}},
@@ -214,10 +214,10 @@ def test_quality_nested_shape_and_long_lists_stay_compact():
 def test_report_of_the_real_analyses(run):
     """The report fed by the modules that produce quality, frontier, sensitivity and
     what-if (run small on tiny): every section renders, with their numbers."""
-    quality = pytest.importorskip("optimizer.quality")
-    frontier = pytest.importorskip("optimizer.frontier")
-    sensitivity = pytest.importorskip("optimizer.sensitivity")
-    whatif = pytest.importorskip("optimizer.whatif")
+    quality = pytest.importorskip("wattfolio.analysis.quality")
+    frontier = pytest.importorskip("wattfolio.analysis.frontier")
+    sensitivity = pytest.importorskip("wattfolio.analysis.sensitivity")
+    whatif = pytest.importorskip("wattfolio.analysis.whatif")
     result = run[0]
     instance = load_instance(TINY)
     q = quality.assess(instance, result, oos_scenarios=SCENARIOS, batches=3, batch_scenarios=100,

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from gpu.backend import to_host
-from gpu.risk import cvar, mean_and_se, prob_loss, quantiles, summary, tail_weights, var
+from wattfolio.gpu.backend import to_host
+from wattfolio.gpu.risk import cvar, mean_and_se, prob_loss, quantiles, summary, tail_weights, var
 
 # The five values -10, -5, 0, 5, 10, deliberately out of order (indices 0..4).
 V5 = [5.0, -10.0, 10.0, 0.0, -5.0]

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from optimizer.load import load_instance
-from optimizer.results import plan_instance
-from optimizer.sensitivity import KNOBS, knob, sensitivity, sensitivity_command, strategy
+from wattfolio.instance.load import load_instance
+from wattfolio.run import plan_instance
+from wattfolio.analysis.sensitivity import KNOBS, knob, sensitivity, sensitivity_command, strategy
 
 N = 300
 

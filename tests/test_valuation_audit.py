@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.audit import SEEDS, audit_rows
+from wattfolio.analysis.audit import SEEDS, audit_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 

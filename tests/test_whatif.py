@@ -6,12 +6,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from optimizer.errors import PlanError
-from optimizer.instance import parse_month
-from optimizer.load import load_instance
-from optimizer.results import plan_instance
-from optimizer.solve import Fix
-from optimizer.whatif import compare, decision_diff, parse_fixes, run_whatif
+from wattfolio.errors import PlanError
+from wattfolio.instance.types import parse_month
+from wattfolio.instance.load import load_instance
+from wattfolio.run import plan_instance
+from wattfolio.mip.solve import Fix
+from wattfolio.analysis.whatif import compare, decision_diff, parse_fixes, run_whatif
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .instance import Instance, month_str
+from ..instance.types import Instance, month_str
 
 KINDS = ("convert", "sell", "acquire")
 

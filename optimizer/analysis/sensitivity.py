@@ -53,15 +53,15 @@ from typing import Any
 
 import numpy as np
 
-from gpu.risk import mean_and_se
+from ..gpu.risk import mean_and_se
 
-from .catalog import Action, build_catalog
-from .engine import value_actions
-from .evaluate import plan_samples
-from .finance import financing_cost_and_cash
-from .instance import Instance
-from .results import PlanResult, plan_instance
-from .solve import Fix, PlanInfeasible
+from ..planning.catalog import Action, build_catalog
+from ..planning.valuation import value_actions
+from ..evaluation import plan_samples
+from ..planning.finance import financing_cost_and_cash
+from ..instance.types import Instance
+from ..run import PlanResult, plan_instance
+from ..mip.solve import Fix, PlanInfeasible
 from .whatif import decision_diff
 
 BISECT_STEPS = 4        # bracket = range / 16: four solves per flipping side
@@ -300,7 +300,7 @@ def sensitivity_csv(rows: Sequence[dict]) -> str:
 
 def tornado_plot(rows: Sequence[dict], base_npv_usd: float) -> str:
     """tornado.svg: the plan's E[NPV] with each input at its low and high setting."""
-    from .charts import standalone, tornado_svg
+    from ..report.charts import standalone, tornado_svg
 
     good = [r for r in rows if r.get("npv_low_usd") is not None and r.get("npv_high_usd") is not None]
     return standalone(tornado_svg([r["label"] for r in good], [r["npv_low_usd"] for r in good],
@@ -317,9 +317,9 @@ def sensitivity_command(args, instance: Instance) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .commands import chunk_reporter, console_err, progress_bar
-    from .formatting import usd
-    from .outputs import to_json, write_outputs
+    from ..cli.commands import chunk_reporter, console_err, progress_bar
+    from ..formatting import usd
+    from ..outputs import to_json, write_outputs
     from .whatif import parse_fixes
 
     fixes = parse_fixes(getattr(args, "fix", None), getattr(args, "forbid", None), instance)

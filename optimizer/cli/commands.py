@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .evaluate import evaluate_spec
-from .formatting import usd
-from .instance import Instance
-from .plan_file import read_plan
-from .results import PlanResult, plan_instance, write_plan_outputs
+from ..evaluation import evaluate_spec
+from ..formatting import usd
+from ..instance.types import Instance
+from ..planning.plan_file import read_plan
+from ..run import PlanResult, plan_instance, write_plan_outputs
 
 
 def console_err() -> Console:
@@ -55,7 +55,7 @@ def evaluate_command(args, instance: Instance) -> int:
         ev = evaluate_spec(instance, spec, scenarios=args.scenarios, seed=args.seed,
                            backend=args.backend, chunk=args.chunk, progress=report)
     if args.samples:
-        from .outputs import write_file
+        from ..outputs import write_file
 
         def save(path):
             with open(path, "wb") as f:
@@ -78,9 +78,9 @@ def evaluate_command(args, instance: Instance) -> int:
 
 
 def plan_command(args, instance: Instance) -> int:
-    from .report import build_context, render_report
-    from .solve import PlanInfeasible
-    from .whatif import compare, parse_fixes
+    from ..report.render import build_context, render_report
+    from ..mip.solve import PlanInfeasible
+    from ..analysis.whatif import compare, parse_fixes
 
     fixes = parse_fixes(args.fix, args.forbid, instance)  # bad fixes: exit 2 before any work
     console = console_err()
@@ -103,11 +103,11 @@ def plan_command(args, instance: Instance) -> int:
         quality = _quality(args, result, fixes, say)
         frontier_rows = sensitivity_rows = None
         if args.frontier:
-            from .frontier import frontier
+            from ..analysis.frontier import frontier
             frontier_rows = frontier(result.instance, points=args.frontier, value_table=result.value_table,
                                      fixes=fixes or None, gap=args.gap, progress=say)
         if args.sensitivity:
-            from .sensitivity import sensitivity
+            from ..analysis.sensitivity import sensitivity
             sensitivity_rows = sensitivity(result.instance, result, backend=args.backend, chunk=args.chunk,
                                            fixes=fixes or None, progress=say)
     except PlanInfeasible as err:
@@ -120,10 +120,10 @@ def plan_command(args, instance: Instance) -> int:
                         frontier=frontier_rows, sensitivity=sensitivity_rows, comparison=comparison)
     extra = {"report.html": render_report(ctx)}
     if frontier_rows is not None:
-        from .frontier import frontier_csv
+        from ..analysis.frontier import frontier_csv
         extra["frontier.csv"] = frontier_csv(frontier_rows)
     if sensitivity_rows is not None:
-        from .sensitivity import sensitivity_csv
+        from ..analysis.sensitivity import sensitivity_csv
         extra["sensitivity.csv"] = sensitivity_csv(sensitivity_rows)
     write_plan_outputs(result, args.out, extra=extra)
     if result.solver["status"] != "optimal":
@@ -135,7 +135,7 @@ def plan_command(args, instance: Instance) -> int:
 
 def _quality(args, result: PlanResult, fixes, say) -> dict | None:
     """plan.json's `quality`: out-of-sample by default, everything with --quality full."""
-    from . import quality as q
+    from ..analysis import quality as q
 
     if args.quality == "none":
         return None

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field as dc_field
 from typing import Any
 
-from .instance import (
+from .types import (
     Acquire, AiStress, Bitcoin, Finance, Hpc, HpcMarket, Instrument, Lease, Market, Mining, Plan,
     Risk, Sale, Site, TerminalMultiple, month_str, parse_month,
 )

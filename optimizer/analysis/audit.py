@@ -1,7 +1,7 @@
 """Valuation audit: each seed lease and each seed site's main action, valued by hand from
 its public terms next to the engine's value, under deterministic settings.
 
-    python3 -m optimizer.audit            # rewrites docs/valuation.md
+    python3 -m wattfolio.analysis.audit            # rewrites docs/valuation.md
 
 Deterministic settings (`deterministic`): every volatility zero, no spikes, no defaults,
 no build delay or overrun, leases renew at expiry, sales close for sure at the mean of
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalog import Action
-from .engine import subsidy_by_month, value_actions
-from .instance import AiStress, Instance, month_str
-from .load import load_instance
+from ..planning.catalog import Action
+from ..planning.valuation import subsidy_by_month, value_actions
+from ..instance.types import AiStress, Instance, month_str
+from ..instance.load import load_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ("terawulf.toml", "vivopower.toml")
@@ -229,7 +229,7 @@ def render(rows: list[Row]) -> str:
         "mining it stops and the backstop's cost. The hand column is written month by month in",
         "plain Python (`optimizer/audit.py`), sharing no code with the engine (`gpu/`).",
         "",
-        "Regenerate with `python3 -m optimizer.audit`; `tests/test_valuation_audit.py` recomputes",
+        "Regenerate with `python3 -m wattfolio.analysis.audit`; `tests/test_valuation_audit.py` recomputes",
         "every row and checks it against this file.",
         "",
         "| instance | action | public terms | unit | by hand ($) | engine ($) | rel. diff |",

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from gpu.backend import to_host
-from gpu.value_table import ValueTable
+from ..gpu.backend import to_host
+from ..gpu.value_table import ValueTable
 
-from .catalog import Action
-from .instance import Instance
+from ..planning.catalog import Action
+from ..instance.types import Instance
 from .model import SCALE, PlanModel, SolveOutcome, _expr
 
 

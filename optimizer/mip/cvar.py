@@ -63,9 +63,9 @@ from typing import Any
 
 import numpy as np
 
-from gpu.backend import to_host
-from gpu.risk import cvar as cvar_of
-from gpu.risk import tail_weights
+from ..gpu.backend import to_host
+from ..gpu.risk import cvar as cvar_of
+from ..gpu.risk import tail_weights
 
 from .model import SCALE, PlanModel, SolveOutcome, _expr, relative_gap
 

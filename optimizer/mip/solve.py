@@ -3,7 +3,7 @@ an impossible plan (cash, an unreachable CVaR floor, contradictory fixes) in wor
 
 Modes: no risk term -> one MIP solve; `risk.cvar_floor_usd` only -> Künzi-Bay & Mayer
 floor cuts; `risk.weight` > 0 (with or without a floor) -> the epigraph loop with a
-stabilised cut pool. See `optimizer.cvar_cuts` for why and for the certificates.
+stabilised cut pool. See `wattfolio.mip.cvar` for why and for the certificates.
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gpu.backend import to_host
-from gpu.value_table import ValueTable
+from ..gpu.backend import to_host
+from ..gpu.value_table import ValueTable
 
-from .catalog import Action
-from .cvar_cuts import CutEngine, LoopResult, floor_loop, weight_loop
-from .instance import Instance, month_str
+from ..planning.catalog import Action
+from .cvar import CutEngine, LoopResult, floor_loop, weight_loop
+from ..instance.types import Instance, month_str
 from .model import PlanModel, relative_gap
 
 CASH_TOL_USD = 1.0

@@ -12,14 +12,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from gpu.backend import to_host
-from gpu.risk import summary
-from gpu.value_table import ValueTable
+from .gpu.backend import to_host
+from .gpu.risk import summary
+from .gpu.value_table import ValueTable
 
-from .engine import value_actions
-from .finance import financing_cost_and_cash
-from .instance import Instance
-from .plan_file import PlanSpec
+from .planning.valuation import value_actions
+from .planning.finance import financing_cost_and_cash
+from .instance.types import Instance
+from .planning.plan_file import PlanSpec
 
 # Out-of-sample by default: a seed the in-sample run did not use.
 OUT_OF_SAMPLE_SEED_OFFSET = 1_000_003

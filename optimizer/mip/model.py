@@ -26,12 +26,12 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from gpu.backend import to_host
-from gpu.value_table import ValueTable
+from ..gpu.backend import to_host
+from ..gpu.value_table import ValueTable
 
-from .catalog import Action
-from .finance import Draw, draw_options, draw_terms
-from .instance import Instance
+from ..planning.catalog import Action
+from ..planning.finance import Draw, draw_options, draw_terms
+from ..instance.types import Instance
 
 MIN_CONVERT_MW = 1.0   # smallest tranche a convert decision builds
 SCALE = 1e6

@@ -9,8 +9,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from gpu.backend import get_backend
-from gpu.inputs import (
+from ..gpu.backend import get_backend
+from ..gpu.inputs import (
     ActionParams,
     BitcoinParams,
     EngineInputs,
@@ -21,11 +21,11 @@ from gpu.inputs import (
     SiteParams,
     StressParams,
 )
-from gpu.valuation import value_actions as _value_actions
-from gpu.value_table import ValueTable
+from ..gpu.valuation import value_actions as _value_actions
+from ..gpu.value_table import ValueTable
 
 from .catalog import KINDS, Action
-from .instance import Instance
+from ..instance.types import Instance
 
 
 def subsidy_by_month(instance: Instance) -> np.ndarray:

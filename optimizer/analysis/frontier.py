@@ -18,19 +18,19 @@ from typing import Any
 
 import numpy as np
 
-from gpu.risk import summary
-from gpu.value_table import ValueTable
+from ..gpu.risk import summary
+from ..gpu.value_table import ValueTable
 
-from .catalog import Action, build_catalog
-from .cvar_cuts import floor_loop
-from .engine import value_actions
-from .evaluate import plan_samples
-from .finance import financing_cost_and_cash
-from .instance import Instance
-from .model import PlanModel
-from .plan_file import plan_document
-from .results import clean_plan, plan_instance
-from .solve import Fix, PlanInfeasible, apply_fixes, max_cvar
+from ..planning.catalog import Action, build_catalog
+from ..mip.cvar import floor_loop
+from ..planning.valuation import value_actions
+from ..evaluation import plan_samples
+from ..planning.finance import financing_cost_and_cash
+from ..instance.types import Instance
+from ..mip.model import PlanModel
+from ..planning.plan_file import plan_document
+from ..run import clean_plan, plan_instance
+from ..mip.solve import Fix, PlanInfeasible, apply_fixes, max_cvar
 from .whatif import decision_diff
 
 # The top point's floor is the best CVaR found; backing off by this share of the
@@ -58,7 +58,7 @@ def frontier(instance: Instance, *, points: int = 8, scenarios: int | None = Non
              valuation_progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """Rows ``{floor_usd, expected_npv_usd, cvar_usd, decisions, changed, ...}`` for
     `points` CVaR floors spread evenly from the risk-neutral plan's CVaR (the first row
-    is that plan) to the best CVaR_alpha reachable (`optimizer.solve.max_cvar`). `changed`
+    is that plan) to the best CVaR_alpha reachable (`wattfolio.mip.solve.max_cvar`). `changed`
     lists the decisions added, removed or resized against the previous row.
 
     The instance's own floor and weight are ignored: the frontier is the set of
@@ -166,7 +166,7 @@ def frontier_document(instance: Instance, rows: Sequence[dict], *, scenarios: in
 
 def frontier_plot(rows: Sequence[dict]) -> str:
     """frontier.svg: E[NPV] against CVaR, floors where the decisions change marked."""
-    from .charts import frontier_svg, standalone
+    from ..report.charts import frontier_svg, standalone
 
     good = [r for r in rows if r.get("cvar_usd") is not None and r.get("expected_npv_usd") is not None]
     return standalone(frontier_svg([r["cvar_usd"] for r in good], [r["expected_npv_usd"] for r in good],
@@ -181,9 +181,9 @@ def frontier_command(args, instance: Instance) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .commands import chunk_reporter, console_err, progress_bar
-    from .formatting import usd
-    from .outputs import to_json, write_outputs
+    from ..cli.commands import chunk_reporter, console_err, progress_bar
+    from ..formatting import usd
+    from ..outputs import to_json, write_outputs
     from .whatif import parse_fixes
 
     fixes = parse_fixes(getattr(args, "fix", None), getattr(args, "forbid", None), instance)

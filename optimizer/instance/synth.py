@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .instance import month_str, parse_month
+from .types import month_str, parse_month
 
 START = "2026-01"
 HORIZON_YEARS = 12

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .catalog import decision_months
-from .errors import InstanceError, PlanError
-from .instance import Instance, Instrument, month_str
+from ..errors import InstanceError, PlanError
+from ..instance.types import Instance, Instrument, month_str
 
 DEBT_KINDS = ("secured_notes", "convertible")
 

@@ -14,16 +14,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from gpu.risk import summary
-from gpu.value_table import ValueTable
+from .gpu.risk import summary
+from .gpu.value_table import ValueTable
 
-from .catalog import Action, build_catalog
-from .engine import value_actions
-from .evaluate import plan_samples
-from .finance import financing_cost_and_cash
-from .instance import Instance
+from .planning.catalog import Action, build_catalog
+from .planning.valuation import value_actions
+from .evaluation import plan_samples
+from .planning.finance import financing_cost_and_cash
+from .instance.types import Instance
 from .outputs import to_json, write_outputs
-from .plan_file import decisions_csv, plan_document
+from .planning.plan_file import decisions_csv, plan_document
 
 MW_DIGITS = 6        # round converted MW to a micro-MW
 MIN_DRAW_USD = 1.0   # a solver's 1e-7 dollar draw is not a decision
@@ -109,9 +109,9 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
                   value_table: ValueTable | None = None) -> PlanResult:
     """Value the catalog, solve the MIP with CVaR cuts, and return the clean plan.
 
-    Raises optimizer.solve.PlanInfeasible when no plan meets the constraints.
+    Raises wattfolio.mip.solve.PlanInfeasible when no plan meets the constraints.
     """
-    from .solve import solve
+    from .mip.solve import solve
 
     scenarios = instance.plan.scenarios if scenarios is None else scenarios
     seed = instance.plan.seed if seed is None else seed

@@ -33,19 +33,19 @@ from typing import Any
 import numpy as np
 from scipy.stats import t as student_t
 
-from gpu.backend import to_host
-from gpu.risk import cvar
-from gpu.value_table import ValueTable
+from ..gpu.backend import to_host
+from ..gpu.risk import cvar
+from ..gpu.value_table import ValueTable
 
-from .catalog import Action, build_catalog
-from .engine import value_actions
-from .evaluate import OUT_OF_SAMPLE_SEED_OFFSET, evaluate_spec, plan_samples
-from .finance import financing_cost_and_cash
-from .instance import Instance, month_str
-from .model import PlanModel
-from .plan_file import PlanSpec, plan_document
-from .results import PlanResult, clean_plan
-from .solve import Fix, PlanInfeasible, apply_fixes, solve
+from ..planning.catalog import Action, build_catalog
+from ..planning.valuation import value_actions
+from ..evaluation import OUT_OF_SAMPLE_SEED_OFFSET, evaluate_spec, plan_samples
+from ..planning.finance import financing_cost_and_cash
+from ..instance.types import Instance, month_str
+from ..mip.model import PlanModel
+from ..planning.plan_file import PlanSpec, plan_document
+from ..run import PlanResult, clean_plan
+from ..mip.solve import Fix, PlanInfeasible, apply_fixes, solve
 
 SECTIONS = 20                       # sections for CVaR intervals
 MMW_SEED_OFFSET = 2_000_003         # batch j uses seed + MMW_SEED_OFFSET + j: never in- or out-of-sample

@@ -1,7 +1,7 @@
 """What-ifs: a strategy team's "what if we must sell X / never convert Y" as plan constraints.
 
 `parse_fixes` turns the CLI's ``--fix SITE=ACTION[@YYYY-MM]`` and
-``--forbid SITE=ACTION[@YYYY-MM]`` into `optimizer.solve.Fix` objects, checking each against
+``--forbid SITE=ACTION[@YYYY-MM]`` into `wattfolio.mip.solve.Fix` objects, checking each against
 the instance and the set against itself, so that an impossible request is a clear input
 error (exit 2) before any scenario is valued, not a solver failure later. `compare` says
 what the constraints cost: the value given up in expected NPV and CVaR, and the decisions
@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import KINDS, Action, build_catalog, decision_months
-from .errors import PlanError
-from .instance import Instance, month_str, parse_month
-from .results import PlanResult, plan_instance
-from .solve import Fix
+from ..planning.catalog import KINDS, Action, build_catalog, decision_months
+from ..errors import PlanError
+from ..instance.types import Instance, month_str, parse_month
+from ..run import PlanResult, plan_instance
+from ..mip.solve import Fix
 
 
 def _parse_one(flag: str, text: str, instance: Instance, grid: set[int],
@@ -217,7 +217,7 @@ def run_whatif(instance: Instance, fixes: Sequence[Fix], *, scenarios: int | Non
                ) -> tuple[PlanResult, PlanResult, dict[str, Any]]:
     """(constrained plan, free plan, compare(free, constrained)) on one ValueTable: the
     catalog is valued once and both MIPs read it, so the comparison is paired. Raises
-    optimizer.solve.PlanInfeasible when the fixes admit no plan."""
+    wattfolio.mip.solve.PlanInfeasible when the fixes admit no plan."""
     constrained = plan_instance(instance, scenarios=scenarios, seed=seed, backend=backend,
                                 chunk=chunk, time_limit=time_limit, gap=gap, fixes=list(fixes),
                                 valuation_progress=valuation_progress,

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from . import charts
-from .instance import Bitcoin, Instance, Site, month_str, parse_month
-from .finance import cost_breakdown
-from .formatting import DASH, MINUS, usd
-from .outputs import write_file
+from ..instance.types import Bitcoin, Instance, Site, month_str, parse_month
+from ..planning.finance import cost_breakdown
+from ..formatting import DASH, MINUS, usd
+from ..outputs import write_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .results import PlanResult
+    from ..run import PlanResult
 
 
 
@@ -476,7 +476,7 @@ def _funding_section(ctx: ReportContext) -> str:
 
 
 def _npv_section(ctx: ReportContext) -> str:
-    from gpu.risk import var as value_at_risk
+    from ..gpu.risk import var as value_at_risk
 
     stats = ctx.document.get("stats", {})
     alpha = float(stats.get("alpha", ctx.instance.risk.alpha))
@@ -651,7 +651,7 @@ def _plus_minus(value: Any, se: Any) -> str:
 def quality_headline(quality: dict, alpha: float) -> list[list[str]]:
     """The main quality numbers, one row per check: [check, estimate, interval or bound,
     sample]. Reads both the contract's flat keys (in_sample.expected_npv_usd, mmw.*) and
-    optimizer.quality's nested ones (out_of_sample.in_sample.expected_npv.estimate_usd,
+    wattfolio.analysis.quality's nested ones (out_of_sample.in_sample.expected_npv.estimate_usd,
     optimality_gap.*). Empty when none of them is present."""
     rows = []
     for side, label in (("in_sample", "in-sample"), ("out_of_sample", "out-of-sample")):
@@ -1067,8 +1067,8 @@ def build_context(result: "PlanResult", *, backend: str = "auto", chunk: int | N
     """A report context from a planning run. With `cash`, the plan is valued once more on
     its own in-sample scenarios (same seed and count: only its actions, so much cheaper
     than the planning run) to get every scenario's month-end cash balance."""
-    from .evaluate import evaluate_spec
-    from .plan_file import PlanSpec
+    from ..evaluation import evaluate_spec
+    from ..planning.plan_file import PlanSpec
 
     balance = None
     if cash:

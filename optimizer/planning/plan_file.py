@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .catalog import Action, build_catalog, decision_months
-from .errors import PlanError
+from ..errors import PlanError
 from .finance import cost_breakdown, draw_errors
-from .instance import Instance, month_str, parse_month
+from ..instance.types import Instance, month_str, parse_month
 
 DECISION_KEYS = {"site", "action", "start", "mw", "lease"}
 FINANCING_KEYS = {"instrument", "amount_usd", "start"}

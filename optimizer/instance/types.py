@@ -1,6 +1,6 @@
 """The instance: what a company owns, the markets it faces, the offers on the table.
 
-Plain frozen data classes, filled by `optimizer.load` from a `schema = 1` TOML file.
+Plain frozen data classes, filled by `wattfolio.instance.load` from a `schema = 1` TOML file.
 Dates are held as absolute month numbers (`year * 12 + month - 1`) so that month
 arithmetic is integer arithmetic; `month_str` turns one back into "YYYY-MM".
 Units follow the key names: `_usd`, `_mw`, `_kw_month` ($/kW-month), `_months`,

@@ -1,8 +1,8 @@
 """Read a `schema = 1` TOML instance, validate it, and build the `Instance`.
 
-Validation happens on the raw dict (`optimizer.checks`) before any data class is
+Validation happens on the raw dict (`wattfolio.instance.checks`) before any data class is
 built, so every problem in a file is reported at once and the builder below can
-trust its input. `python3 -m optimizer.load FILE` validates one file.
+trust its input. `python3 -m wattfolio.instance.load FILE` validates one file.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from .checks import SCHEMA, Field, run_checks
-from .errors import InstanceError
-from .instance import Instance, parse_month
+from ..errors import InstanceError
+from .types import Instance, parse_month
 
 
 def load_instance(path: str | os.PathLike) -> Instance:
@@ -114,6 +114,6 @@ def _convert(f: Field, v: Any) -> Any:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        print("usage: python3 -m optimizer.load INSTANCE.toml", file=sys.stderr)
+        print("usage: python3 -m wattfolio.instance.load INSTANCE.toml", file=sys.stderr)
         sys.exit(2)
     sys.exit(validate_main(sys.argv[1]))

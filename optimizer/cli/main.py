@@ -13,9 +13,9 @@ import argparse
 import sys
 from typing import Sequence
 
-from gpu.backend import BackendError
+from ..gpu.backend import BackendError
 
-from .errors import InstanceError, PlanError
+from ..errors import InstanceError, PlanError
 
 EXIT_BAD_INPUT = 2
 EXIT_INFEASIBLE = 3
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load(path: str, hours: int | None = None):
-    from .load import load_instance
+    from ..instance.load import load_instance
 
     inst = load_instance(path)
     if hours is not None:
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "validate":
-            from .load import validate_main
+            from ..instance.load import validate_main
             return validate_main(args.instance)
         if args.command == "synth":
             return _synth(args)
@@ -142,10 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands import plan_command
             return plan_command(args, _load(args.instance, args.hours))
         if args.command == "frontier":
-            from .frontier import frontier_command
+            from ..analysis.frontier import frontier_command
             return frontier_command(args, _load(args.instance, args.hours))
         if args.command == "sensitivity":
-            from .sensitivity import sensitivity_command
+            from ..analysis.sensitivity import sensitivity_command
             return sensitivity_command(args, _load(args.instance, args.hours))
     except (InstanceError, PlanError) as err:
         for line in err.errors:
@@ -158,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _synth(args) -> int:
-    from .outputs import write_file
-    from .synth import synth_toml
+    from ..outputs import write_file
+    from ..instance.synth import synth_toml
 
     text = synth_toml(args.sites, args.seed, scenarios=args.scenarios)
     if args.out:
