@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from wattfolio.gpu.backend import get_backend, to_host        # noqa: E402
 from wattfolio.gpu.factors import bitcoin_paths               # noqa: E402
+from wattfolio.gpu.device import device_inputs               # noqa: E402
 from wattfolio.gpu.valuation import mining_margin             # noqa: E402
 from wattfolio.planning.valuation import engine_inputs          # noqa: E402
 from wattfolio.instance.types import Instance, parse_month  # noqa: E402
@@ -65,13 +66,15 @@ def paths(inst: Instance, scenarios: int, xp) -> tuple[np.ndarray, np.ndarray]:
     inputs = engine_inputs(inst, [])
     h = inputs.horizon
     site = [s.id for s in inst.sites].index(SITE)
+    row = int(np.flatnonzero(np.flatnonzero(inputs.sites.mines) == site)[0])  # its margin row
+    dev = device_inputs(xp, inputs)  # the inputs on the device, once
     hp, stopped = [], []
     for s0 in range(0, scenarios, CHUNK):
         scen = xp.arange(s0, min(scenarios, s0 + CHUNK), dtype=xp.int64)
-        _, p = bitcoin_paths(xp, h.seed, scen, h, inputs.bitcoin)
-        margin = mining_margin(xp, inputs, scen, p)
+        _, p = bitcoin_paths(xp, h.seed, scen, h, inputs.bitcoin, subsidy=dev.subsidy)
+        margin = mining_margin(xp, inputs, scen, p, dev)
         hp.append(to_host(p) * 1000.0)
-        stopped.append(to_host(margin[site] == 0.0))
+        stopped.append(to_host(margin[row] == 0.0))
     return np.concatenate(hp), np.concatenate(stopped)
 
 

@@ -1,6 +1,8 @@
 """Scenario-hours per second of the valuation, per array backend.
 
     python3 benchmarks/scenario_throughput.py [--quick] [--backend numpy|cupy|all]
+        [--sizes 10000,100000,1000000 --hours 730 --numpy-sizes 1000 --numpy-hours 730]
+        [--chunk N] [--repeats R] [--out FILE.json]
 
 Two measurements per configuration (scenarios x 144 months x hours_per_month):
 
@@ -16,11 +18,19 @@ affordable only at 10^3 scenarios; larger counts sample fewer hours per month (t
 one thread (elementwise ufuncs, no BLAS in the timed path), so its per-core figure is its
 throughput; the table also shows CPU time / wall time to back that up.
 
+`--sizes` replaces the built-in configurations: the CuPy runs take those scenario counts
+at `--hours` hours a month, NumPy runs `--numpy-sizes` at `--numpy-hours` (NumPy at 10^6 x
+730 would take hours), and CuPy also runs the NumPy configurations, so there are two kinds
+of ratio: like for like at the same configuration, and per scenario-hour between the
+largest CuPy and the largest NumPy run (different sizes: the JSON says so). `--chunk`
+overrides the scenarios per chunk (default: the engine's per backend, 2048 on NumPy and
+32768 on CuPy; results never depend on it).
+
 Each configuration runs in a fresh worker process (`--worker`) so that its peak resident
 memory (ru_maxrss) is its own; device memory is CuPy's pool (used / total bytes, the pool
 keeps freed blocks, so total is the high-water mark). Timings are the median of repeats
 after one untimed warm-up. Results go to
-``benchmarks/results/scenario_throughput_<backend-or-device>[_quick].json``.
+``benchmarks/results/scenario_throughput_<backend-or-device>[_quick].json``, or `--out`.
 """
 from __future__ import annotations
 
@@ -40,7 +50,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MONTHS = 144
-CHUNK = 2048
 RESULTS = ROOT / "benchmarks" / "results"
 
 # (scenarios, hours_per_month) per backend; --quick takes the first entries only
@@ -94,51 +103,49 @@ def bench_instance(scenarios: int, hours: int):
 # one configuration, in a worker process
 
 
-def _sync(xp) -> None:
-    if xp.__name__ == "cupy":
-        xp.cuda.Device().synchronize()
-
-
-def run_worker(backend: str, scenarios: int, hours: int, repeats: int) -> dict:
+def run_worker(backend: str, scenarios: int, hours: int, repeats: int, chunk: int = 0) -> dict:
 
     from wattfolio.gpu.backend import get_backend
+    from wattfolio.gpu.device import device_inputs
     from wattfolio.gpu.factors import bitcoin_paths
-    from wattfolio.gpu.valuation import mining_margin
+    from wattfolio.gpu.valuation import default_chunk, mining_margin
     from wattfolio.planning.valuation import engine_inputs, value_actions
 
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     be = get_backend(backend)
     xp = be.xp
+    chunk = chunk or default_chunk(xp)
     inst, actions = bench_instance(scenarios, hours)
     sh = scenarios * MONTHS * hours
     out: dict = {"backend": be.name, "scenarios": scenarios, "months": MONTHS,
-                 "hours_per_month": hours, "scenario_hours": sh, "chunk": CHUNK,
+                 "hours_per_month": hours, "scenario_hours": sh, "chunk": chunk,
                  "actions": len(actions), "repeats": repeats}
 
     def time_it(fn):
         fn()  # warm-up: kernel compilation, page faults, pool growth
-        _sync(xp)
+        be.synchronize()
         walls, cpus = [], []
         for _ in range(repeats):
             c0, t0 = time.process_time(), time.perf_counter()
             fn()
-            _sync(xp)
+            be.synchronize()
             walls.append(time.perf_counter() - t0)
             cpus.append(time.process_time() - c0)
         return walls, cpus
 
     def whole():
-        vt = value_actions(inst, actions, backend=be.name, chunk=CHUNK)
+        vt = value_actions(inst, actions, backend=be.name, chunk=chunk)
         float(vt.npv.sum())  # forces the device work to finish
 
     inputs = engine_inputs(inst, actions)
     h = inputs.horizon
 
     def margin_only():
-        for s0 in range(0, scenarios, CHUNK):
-            scen = xp.arange(s0, min(scenarios, s0 + CHUNK), dtype=xp.int64)
-            _, hashprice = bitcoin_paths(xp, h.seed, scen, h, inputs.bitcoin)
-            mining_margin(xp, inputs, scen, hashprice)
+        dev = device_inputs(xp, inputs)  # once per run, as the engine does
+        for s0 in range(0, scenarios, chunk):
+            scen = xp.arange(s0, min(scenarios, s0 + chunk), dtype=xp.int64)
+            _, hashprice = bitcoin_paths(xp, h.seed, scen, h, inputs.bitcoin, subsidy=dev.subsidy)
+            mining_margin(xp, inputs, scen, hashprice, dev)
 
     for name, fn in (("value_actions", whole), ("mining_margin", margin_only)):
         walls, cpus = time_it(fn)
@@ -189,8 +196,9 @@ def machine_info(backend: str) -> dict:
     return info
 
 
-def spawn(backend: str, scenarios: int, hours: int, repeats: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", backend, str(scenarios), str(hours), str(repeats)]
+def spawn(backend: str, scenarios: int, hours: int, repeats: int, chunk: int = 0) -> dict:
+    cmd = [sys.executable, __file__, "--worker", backend, str(scenarios), str(hours), str(repeats),
+           str(chunk)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if res.returncode != 0:
         raise RuntimeError(f"worker {backend} {scenarios}x{hours} failed:\n{res.stderr}")
@@ -223,17 +231,35 @@ def print_table(rows: list[dict], title: str) -> None:
     Console(width=200).print(t)
 
 
+def _counts(text: str) -> list[int]:
+    try:
+        out = [int(float(x)) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated counts, got {text!r}") from None
+    if not out or min(out) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive counts, got {text!r}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller configurations, fewer repeats")
     ap.add_argument("--backend", default="all", choices=("all", "numpy", "cupy"))
     ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--worker", nargs=4, metavar=("BACKEND", "S", "H", "REPEATS"),
+    ap.add_argument("--sizes", type=_counts, metavar="S1,S2,...",
+                    help="scenario counts of the CuPy runs (replaces the built-in configurations)")
+    ap.add_argument("--hours", type=int, default=730, help="hours per month with --sizes (default 730)")
+    ap.add_argument("--numpy-sizes", type=_counts, default=[1000], metavar="S1,...",
+                    help="scenario counts of the NumPy runs with --sizes (default 1000)")
+    ap.add_argument("--numpy-hours", type=int, default=730, help="hours per month of those (default 730)")
+    ap.add_argument("--chunk", type=int, default=0, help="scenarios per chunk (default: per backend)")
+    ap.add_argument("--out", type=Path, help="JSON file to write (default under benchmarks/results/)")
+    ap.add_argument("--worker", nargs=5, metavar=("BACKEND", "S", "H", "REPEATS", "CHUNK"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        b, s, hrs, rep = args.worker
-        print(json.dumps(run_worker(b, int(s), int(hrs), int(rep))))
+        b, s, hrs, rep, chunk = args.worker
+        print(json.dumps(run_worker(b, int(s), int(hrs), int(rep), int(chunk))))
         return 0
 
     from wattfolio.gpu.backend import cuda_available
@@ -246,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (2 if args.quick else 3)
     np_cfg = NUMPY_QUICK if args.quick else NUMPY_CONFIGS
     cp_cfg = CUPY_QUICK if args.quick else CUPY_CONFIGS
+    if args.sizes:
+        np_cfg = [(s, args.numpy_hours) for s in args.numpy_sizes]
+        cp_cfg = [(s, args.hours) for s in args.sizes]
 
     rows: list[dict] = []
     for b in backends:
@@ -253,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         cfgs = np_cfg if b == "numpy" else sorted(set(cp_cfg) | set(np_cfg))
         for s, hrs in cfgs:
             print(f"[{b}] {s} scenarios x {MONTHS} months x {hrs} hours ...", file=sys.stderr, flush=True)
-            rows.append(spawn(b, s, hrs, repeats))
+            rows.append(spawn(b, s, hrs, repeats, args.chunk))
 
     ratios = []
     for r in rows:
@@ -265,6 +294,16 @@ def main(argv: list[str] | None = None) -> int:
                 ratios.append({"scenarios": r["scenarios"], "hours_per_month": r["hours_per_month"],
                                **{k: r[k]["scenario_hours_per_s"] / q[k]["scenario_hours_per_s"]
                                   for k in ("value_actions", "mining_margin")}})
+
+    # per scenario-hour between sizes: each CuPy run against the largest NumPy run
+    big_np = max((r for r in rows if r["backend"] == "numpy"), key=lambda r: r["scenario_hours"], default=None)
+    ratios_per_sh = [] if big_np is None else [
+        {"cupy_scenarios": r["scenarios"], "cupy_hours_per_month": r["hours_per_month"],
+         "numpy_scenarios": big_np["scenarios"], "numpy_hours_per_month": big_np["hours_per_month"],
+         "note": "scenario-hours per second, CuPy / NumPy, at different sizes",
+         **{k: r[k]["scenario_hours_per_s"] / big_np[k]["scenario_hours_per_s"]
+            for k in ("value_actions", "mining_margin")}}
+        for r in rows if r["backend"] == "cupy"]
 
     def best(backend: str, key: str) -> float:
         vals = [r[key]["scenario_hours_per_s"] for r in rows if r["backend"] == backend]
@@ -290,10 +329,14 @@ def main(argv: list[str] | None = None) -> int:
         targets["cupy_met"] = targets["cupy_best_value_actions"] >= TARGET_CUPY
 
     info = machine_info("cupy" if "cupy" in backends else "numpy")
-    print_table(rows, f"wattfolio scenario throughput ({MONTHS} months, chunk {CHUNK}; numpy is "
+    print_table(rows, f"wattfolio scenario throughput ({MONTHS} months, chunk {args.chunk or 'per backend'}; numpy is "
                       "single-threaded: per core = scenario-hours per CPU second)")
     for r in ratios:
         print(f"cupy / numpy at {r['scenarios']} x {r['hours_per_month']} h: "
+              f"value_actions {r['value_actions']:.0f}x, mining_margin {r['mining_margin']:.0f}x")
+    for r in ratios_per_sh:
+        print(f"cupy at {r['cupy_scenarios']} x {r['cupy_hours_per_month']} h / numpy at "
+              f"{r['numpy_scenarios']} x {r['numpy_hours_per_month']} h, per scenario-hour: "
               f"value_actions {r['value_actions']:.0f}x, mining_margin {r['mining_margin']:.0f}x")
     for k, v in targets.items():
         print(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}")
@@ -302,17 +345,18 @@ def main(argv: list[str] | None = None) -> int:
         tag = "cupy-" + re.sub(r"[^a-z0-9]+", "-", info["device"].lower()).strip("-")
     else:
         tag = "numpy"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"scenario_throughput_{tag}{'_quick' if args.quick else ''}.json"
+    path = args.out or RESULTS / f"scenario_throughput_{tag}{'_quick' if args.quick else ''}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": "scenario_throughput", "quick": args.quick,
            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "machine": info, "months": MONTHS, "chunk": CHUNK,
+           "machine": info, "months": MONTHS, "chunk": args.chunk or "per backend (engine default)",
            "scenario_hours": "scenarios x months x hours_per_month (sampled hours when < 730)",
-           "runs": rows, "ratios_same_config": ratios, "targets": targets}
+           "runs": rows, "ratios_same_config": ratios, "ratios_per_scenario_hour": ratios_per_sh,
+           "targets": targets}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(path)
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path}")
     return 0
 
 

@@ -15,8 +15,10 @@ finds a plan whose tail set no cut has seen yet: it needs dozens of rounds.
 
 Per seed and method: MIP rounds, wall seconds, objective, certified gap; the extensive
 form (`wattfolio.mip.extensive`, same HiGHS, gap and cap) and, if mpi-sppy is installed,
-mpi-sppy's extensive form with its CVaR transform (`mpisppy.utils.cvar`, solved by
-`appsi_highs`) on the same data. Writes ``benchmarks/results/weight_mode.json``.
+mpi-sppy's extensive form over wattfolio's own scenario model
+(`wattfolio.mip.scenarios.scenario_creator`: the same data and rows, one model per
+scenario) with mpi-sppy's CVaR transform (`mpisppy.utils.cvar`), solved by `highs`.
+Writes ``benchmarks/results/weight_mode.json``.
 """
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ from wattfolio.mip.cvar import weight_loop                                  # no
 from wattfolio.mip.extensive import solve_extensive                              # noqa: E402
 from wattfolio.instance.types import (Finance, Instance, Mining, Plan, Risk, Sale,  # noqa: E402
                                 Site, parse_month)
-from wattfolio.mip.model import SCALE, PlanModel                  # noqa: E402
+from wattfolio.mip.build import SCALE                                        # noqa: E402
+from wattfolio.mip.model import PlanModel                                     # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 START = parse_month("2026-01")
@@ -100,38 +103,18 @@ def run_extensive(inst, actions, vt, gap: float, cap: float) -> dict:
 
 
 def run_mpisppy(inst, actions, vt, gap: float, cap: float) -> dict | None:
-    """mpi-sppy's EF with its Rockafellar-Uryasev transform; None if it cannot run."""
+    """mpi-sppy's EF over `scenario_creator` with its CVaR transform; a status saying why
+    when it cannot run."""
     try:
-        import pyomo.environ as pyo
-        import mpisppy.utils.sputils as sputils
         from mpisppy.opt.ef import ExtensiveForm
-        from mpisppy.utils.cvar import cvar_scenario_creator
+        from wattfolio.mip.scenarios import kw_creator, scenario_creator, scenario_names_creator
     except Exception as e:                     # noqa: BLE001 - optional dependency
         return {"status": f"skipped: {type(e).__name__}: {e}"}
-    npv = np.asarray(vt.npv) / SCALE
-    A, S = npv.shape
-    cost = -np.asarray(vt.cash)[:, 0] / SCALE
-    budget = inst.finance.cash_usd / SCALE
-    names = [f"s{s}" for s in range(S)]
-
-    def creator(sname):
-        s = int(sname[1:])
-        m = pyo.ConcreteModel()
-        m.A = pyo.RangeSet(0, A - 1)
-        m.x = pyo.Var(m.A, domain=pyo.Binary)
-        m.cash = pyo.Constraint(expr=sum(cost[a] * m.x[a] for a in range(A)) <= budget)
-        m.obj = pyo.Objective(expr=sum(npv[a, s] * m.x[a] for a in range(A)),
-                              sense=pyo.maximize)
-        sputils.attach_root_node(m, 0, [m.x])
-        m._mpisppy_probability = 1.0 / S
-        return m
-
-    w, alpha = inst.risk.weight, inst.risk.alpha
     t0 = time.perf_counter()
     try:
-        ef = ExtensiveForm({"solver": "appsi_highs"}, names,
-                           cvar_scenario_creator(creator, cvar_weight=w, cvar_alpha=alpha,
-                                                 cvar_mean_weight=1.0 - w))
+        kw = kw_creator(inst, actions, vt, cvar_weight=inst.risk.weight, cvar_alpha=inst.risk.alpha)
+        ef = ExtensiveForm({"solver": "highs"}, scenario_names_creator(vt.n_scenarios),
+                           scenario_creator, scenario_creator_kwargs=kw)
         build = time.perf_counter() - t0
         res = ef.solve_extensive_form(solver_options={"mip_rel_gap": gap, "time_limit": cap})
         obj = ef.get_objective_value() * SCALE

@@ -1,8 +1,14 @@
 """Choice of array namespace: CuPy when a CUDA device answers, NumPy otherwise.
 
-Each entry point asks for one :class:`Backend` and passes its ``xp`` down; kernels never
-reach for a bare ``numpy`` themselves. CuPy is imported only inside functions, so
-importing this module never touches the GPU driver.
+The pattern of scikit-learn's ``utils/_array_api.py``: each entry point resolves one
+:class:`Backend` (:func:`get_backend`, the device is probed once per process) and passes
+it, or its ``xp``, down. Every function of ``gpu/`` takes ``xp`` as a required argument;
+none falls back to NumPy on its own, and none asks ``xp.__name__``: :func:`is_cupy` is
+the one test of which namespace it is. Data cross between host and device only at the
+edges: ``xp.asarray`` on host data is the one host-to-device copy (the engine does it
+once per valuation, `gpu.device.device_inputs`), :func:`to_host` the one way back.
+CuPy is imported only inside functions, so importing this module never touches the GPU
+driver.
 """
 from __future__ import annotations
 
@@ -24,10 +30,31 @@ class BackendError(ValueError):
 
 @dataclass(frozen=True)
 class Backend:
-    """An array namespace and its name ("numpy" or "cupy")."""
+    """An array namespace and its name ("numpy" or "cupy"), resolved once per entry point."""
 
     name: str
     xp: ModuleType
+
+    @property
+    def is_cupy(self) -> bool:
+        return self.name == "cupy"
+
+    def synchronize(self) -> None:
+        """Wait for the device's queued work (timing); nothing to wait for on NumPy."""
+        if self.is_cupy:
+            self.xp.cuda.Device().synchronize()
+
+
+def is_cupy(xp: Any) -> bool:
+    """True when ``xp`` is the CuPy namespace (or a Backend on CuPy): the one such check."""
+    if isinstance(xp, Backend):
+        return xp.is_cupy
+    return getattr(xp, "__name__", None) == "cupy"
+
+
+def is_cupy_array(a: Any) -> bool:
+    """True for a CuPy array (device memory)."""
+    return type(a).__module__.split(".")[0] == "cupy"
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,7 +104,7 @@ def get_backend(name: str = "auto") -> Backend:
 
 def array_namespace(a: Any) -> ModuleType:
     """The namespace an array belongs to: cupy for CuPy arrays, numpy for anything else."""
-    if type(a).__module__.split(".")[0] == "cupy":
+    if is_cupy_array(a):
         import cupy  # noqa: PLC0415
 
         return cupy
@@ -86,6 +113,20 @@ def array_namespace(a: Any) -> ModuleType:
 
 def to_host(a: Any) -> np.ndarray:
     """Copy an array to host memory (CuPy) or pass it through (NumPy / array-likes)."""
-    if type(a).__module__.split(".")[0] == "cupy":
+    if is_cupy_array(a):
         return a.get()
     return np.asarray(a)
+
+
+def as_xp(xp: ModuleType, a: Any, dtype: Any = None) -> Any:
+    """``a`` as an array of ``xp`` with ``dtype``, for functions that accept host or device
+    input. An array already in ``xp``'s memory is used as it is (cast only when its dtype
+    differs); host data given to CuPy are copied with ``xp.asarray``. On NumPy nothing
+    crosses: host data are NumPy arrays already (``numpy.asarray``, never ``xp.asarray``,
+    so that a namespace wrapper counting ``xp.asarray`` counts only real copies)."""
+    if is_cupy(xp):
+        if not is_cupy_array(a):
+            return xp.asarray(a, dtype=dtype)
+    elif not isinstance(a, np.ndarray):
+        a = np.asarray(a, dtype=dtype)
+    return a if dtype is None or a.dtype == np.dtype(dtype) else a.astype(dtype)

@@ -2,16 +2,22 @@
 
 Every draw is keyed by (scenario, month, hour, stream) through Philox, so a scenario's
 path is the same whichever chunk it is computed in and on either backend. Each function
-takes `scen`, the absolute scenario numbers of a chunk, and returns arrays whose first
-scenario axis matches it. Time: plan month m sits at t = m / 12 years.
+takes the namespace `xp` first (required) and `scen`, the absolute scenario numbers of a
+chunk, and returns arrays whose first scenario axis matches it. Parameter arrays may be
+given on the host or already on the device (the engine moves them once per valuation,
+`gpu.device`); scalars and bounds are read on the host, so nothing here waits for the
+device. Recursions in time run as a few whole-array passes (`linear_recursion`), not a
+Python loop over months. Time: plan month m sits at t = m / 12 years.
 """
 from __future__ import annotations
 
+import functools
 import math
 from types import ModuleType
 
 import numpy as np
 
+from .backend import as_xp, is_cupy, to_host
 from .inputs import (
     BitcoinParams,
     Horizon,
@@ -35,21 +41,49 @@ STRESS = 7 << 16
 HOURS_PER_MONTH = 730.0
 
 
+def linear_recursion(xp: ModuleType, d, phi: float):
+    """x_m = phi x_{m-1} + d_m along the last axis (x_{-1} = 0), for every row at once.
+
+    A doubling scan (Hillis & Steele): after the pass with shift k, x_m holds the sum of
+    phi^j d_{m-j} over j < 2k, so ceil(log2 M) elementwise passes (8 for 144 months) do
+    what a loop over months does in M. Only elementwise arithmetic: a row's result never
+    depends on the other rows (unlike a BLAS matmul, whose rounding varies with the row
+    count), so chunking cannot change a bit, on either backend.
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace of `d`.
+    d : array (..., M) float64
+        The increments.
+    phi : float
+        Persistence per step.
+
+    Returns
+    -------
+    array (..., M) float64
+    """
+    x = d.astype(xp.float64, copy=True)
+    n = x.shape[-1]
+    k = 1
+    while k < n:
+        x[..., k:] += (phi ** k) * x[..., :-k]  # the product is a temporary: old values
+        k *= 2
+    return x
+
+
 def ou_path(xp: ModuleType, z, kappa: float, sigma: float):
     """Zero-started log-OU with monthly steps driven by normals z (c, M).
 
-    Returns (x, var): x[:, m] = phi * x[:, m-1] + s * z[:, m] with x[:, -1] = 0, and the
-    variance of x[:, m] (M,), so callers can centre exp(x) on mean one.
+    Returns (x, var): x[:, m] = phi * x[:, m-1] + s * z[:, m] with x[:, -1] = 0 (by
+    `linear_recursion`), and the variance of x[:, m] (M,), so callers can centre exp(x)
+    on mean one.
     """
     dt = 1.0 / 12.0
     phi = math.exp(-kappa * dt)
     s = sigma * math.sqrt((1.0 - phi * phi) / (2.0 * kappa)) if kappa > 0 else sigma * math.sqrt(dt)
-    c, n_months = z.shape
-    x = xp.empty((c, n_months), dtype=xp.float64)
-    prev = xp.zeros(c, dtype=xp.float64)
-    for m in range(n_months):  # a recursion over 144 months, vectorised over scenarios
-        prev = phi * prev + s * z[:, m]
-        x[:, m] = prev
+    n_months = z.shape[1]
+    x = linear_recursion(xp, s * z, phi)
     powers = phi ** (2.0 * xp.arange(n_months, dtype=xp.float64))
     var = (s * s) * xp.cumsum(powers)
     return x, var
@@ -57,7 +91,7 @@ def ou_path(xp: ModuleType, z, kappa: float, sigma: float):
 
 def monthly_normals(xp: ModuleType, seed: int, scen, months: int, stream: int):
     """One standard normal per (scenario, month) for a stream, float64 (c, M)."""
-    m = xp.arange(months, dtype=xp.int64)
+    m = xp.arange(months, dtype=xp.uint32)
     z0, _ = normals(seed, scen[:, None], m[None, :], 0, stream, xp=xp)
     return z0.astype(xp.float64)
 
@@ -87,14 +121,14 @@ def hourly_margin_sums(xp: ModuleType, seed: int, scen, month0: int, level, reve
     One Philox call serves two hours: two uniforms feed Box–Muller, two decide spikes.
     Returns (n_sites, c, mb) float64.
     """
-    if xp.__name__ == "cupy":
+    if is_cupy(xp):
         from .hourly_kernel import hourly_margin_sums_fused  # noqa: PLC0415
         return hourly_margin_sums_fused(xp, seed, scen, month0, level, revenue, power, k, hours,
                                         POWER_HOURS + k)
     c, mb = level.shape
     pairs = (hours + 1) // 2
-    m = xp.arange(month0, month0 + mb, dtype=xp.int64)
-    h = xp.arange(pairs, dtype=xp.int64)
+    m = xp.arange(month0, month0 + mb, dtype=xp.uint32)
+    h = xp.arange(pairs, dtype=xp.uint32)
     x0, x1, x2, x3 = draw(seed, scen[:, None, None], m[None, :, None], h[None, None, :],
                           POWER_HOURS + k, xp=xp)
     z0, z1 = box_muller(uniform01(x0, xp=xp), uniform01(x1, xp=xp), xp=xp)
@@ -117,7 +151,8 @@ def hourly_margin_sums(xp: ModuleType, seed: int, scen, month0: int, level, reve
     return out
 
 
-def bitcoin_paths(xp: ModuleType, seed: int, scen, horizon: Horizon, btc: BitcoinParams):
+def bitcoin_paths(xp: ModuleType, seed: int, scen, horizon: Horizon, btc: BitcoinParams,
+                  subsidy=None):
     """Bitcoin price ($, GBM) and hashprice ($ per TH/s per day), each (c, M) float64.
 
     Price starts at price_usd in month 0: E[P_m] = P_0 exp(drift * m/12). Hashprice =
@@ -129,7 +164,10 @@ def bitcoin_paths(xp: ModuleType, seed: int, scen, horizon: Horizon, btc: Bitcoi
 
     hp* the marginal fleet's breakeven and s the price surprise; y_0 = ln(hashrate_ehs).
     Either way hashrate leans into price surprises with the given elasticity.
+    `subsidy` is `btc.subsidy_btc` already in xp's memory (the engine moves it once per
+    valuation); by default it is taken from `btc`.
     """
+    subsidy = as_xp(xp, btc.subsidy_btc if subsidy is None else subsidy, xp.float64)
     n = horizon.months
     dt = 1.0 / 12.0
     z = monthly_normals(xp, seed, scen, n, BITCOIN)
@@ -139,45 +177,23 @@ def bitcoin_paths(xp: ModuleType, seed: int, scen, horizon: Horizon, btc: Bitcoi
     surprise = btc.volatility * w - 0.5 * btc.volatility ** 2 * t[None, :]
     price = btc.price_usd * xp.exp(btc.drift * t[None, :] + surprise)
     if btc.economic:
-        return price, economic_hashprice(xp, btc, surprise)
+        return price, economic_hashprice(xp, btc, surprise, subsidy)
     hashrate_ehs = (btc.hashrate_ehs * (1.0 + btc.hashrate_growth) ** t[None, :]
                     * xp.exp(btc.hashrate_price_elasticity * surprise))
-    subsidy = xp.asarray(btc.subsidy_btc, dtype=xp.float64)
     hashprice = (subsidy[None, :] + btc.fees_btc) * 144.0 * price / (hashrate_ehs * 1e6)
     return price, hashprice
 
 
-def geometric_filter(xp: ModuleType, n: int, phi: float):
-    """The matrix that runs a first-order linear recursion as one matmul.
-
-    Parameters
-    ----------
-    xp : module
-        Array namespace (numpy or cupy) the matrix is built in.
-    n : int
-        Months.
-    phi : float
-        Monthly persistence.
-
-    Returns
-    -------
-    array (n, n) float64
-        Lower-triangular L[m, k] = phi^(m - k) for k <= m, else 0: x = d @ L.T solves
-        x_m = phi x_{m-1} + d_m (x_{-1} = 0) for every row of d at once.
-    """
-    m = xp.arange(n, dtype=xp.float64)
-    lag = m[:, None] - m[None, :]
-    return xp.where(lag >= 0, phi ** xp.maximum(lag, 0.0), 0.0)
-
-
-def economic_hashprice(xp: ModuleType, btc: BitcoinParams, surprise):
+def economic_hashprice(xp: ModuleType, btc: BitcoinParams, surprise, subsidy):
     """Hashprice of an economic network ($ per TH/s per day).
 
     In x = ln(hp / hp*) the log-hashrate rule of `bitcoin_paths` is a linear filter,
     x_m = phi x_{m-1} + d_m with d_m = Delta ln[(subsidy + fees) P]_m - elasticity Delta s_m:
     the network closes a share 1 - phi of the gap to breakeven each month, while a halving
     or a price move opens a new one. Working in x, not y, sums small increments rather than
-    a log-hashrate of ~7, which keeps the path accurate to a few ulps.
+    a log-hashrate of ~7, which keeps the path accurate to a few ulps. The filter runs as
+    `linear_recursion` (elementwise passes): a matmul with the phi-power matrix rounds
+    differently with the number of rows in OpenBLAS, which made paths depend on the chunk.
 
     Parameters
     ----------
@@ -187,23 +203,23 @@ def economic_hashprice(xp: ModuleType, btc: BitcoinParams, surprise):
         With the marginal-fleet fields set.
     surprise : array (c, M) float64
         The price surprise s: ln P_m = ln P_0 + drift t_m + s_m, with s_0 = 0.
+    subsidy : array (M,) float64
+        `btc.subsidy_btc` in xp's memory (month 0's value is read from `btc`, on the host).
 
     Returns
     -------
     array (c, M) float64
     """
-    n = surprise.shape[1]
     dt = 1.0 / 12.0
     phi = math.exp(-btc.hashrate_adjustment_speed * dt)
     hp_star = btc.breakeven_hashprice
-    log_reward = xp.log(xp.asarray(btc.subsidy_btc, dtype=xp.float64) + btc.fees_btc)
+    log_reward = xp.log(subsidy + btc.fees_btc)
     hp0 = (float(btc.subsidy_btc[0]) + btc.fees_btc) * 144.0 * btc.price_usd / (btc.hashrate_ehs * 1e6)
     d = xp.empty(surprise.shape, dtype=xp.float64)
     d[:, 0] = math.log(hp0 / hp_star)     # month 0 is known: today's price and network
     d[:, 1:] = ((log_reward[1:] - log_reward[:-1])[None, :] + btc.drift * dt
                 + (1.0 - btc.hashrate_price_elasticity) * (surprise[:, 1:] - surprise[:, :-1]))
-    x = d @ geometric_filter(xp, n, phi).T
-    return hp_star * xp.exp(x)
+    return hp_star * xp.exp(linear_recursion(xp, d, phi))
 
 
 def rent_path(xp: ModuleType, seed: int, scen, horizon: Horizon, rent: RentParams,
@@ -235,19 +251,50 @@ def poisson_bound(lam_max: float) -> int:
     return int(lam_max + 12.0 * math.sqrt(lam_max) + 12.0)
 
 
-def poisson_inverse(xp: ModuleType, u, lam):
-    """Poisson(lam) by inverting the CDF at uniforms u; lam broadcasts against u."""
-    lam = xp.asarray(lam, dtype=xp.float64) + xp.zeros_like(u)
-    lam_max = float(lam.max()) if lam.size else 0.0
-    k_max = poisson_bound(lam_max)
+def poisson_inverse(xp: ModuleType, u, lam, k_max: int):
+    """Poisson(lam) by inverting the CDF at uniforms u; lam broadcasts against u.
+
+    The CDF is summed up to `k_max` (`poisson_bound` of the largest mean, which the caller
+    reads from its host-side parameters), so no device value is waited for. On CuPy one
+    elementwise kernel walks the k terms in registers; on NumPy the same sums run in
+    place, pass by pass: the same IEEE operations in the same order.
+    """
+    lam = as_xp(xp, lam, xp.float64)
+    if is_cupy(xp):
+        return _poisson_kernel()(u, lam, np.int32(k_max))
+    lam = lam + xp.zeros_like(u)
     pmf = xp.exp(-lam)
     cdf = pmf.copy()
     count = xp.zeros(u.shape, dtype=xp.int64)
+    above = xp.empty(u.shape, dtype=bool)
     for k in range(1, k_max + 1):
-        count += (u > cdf).astype(xp.int64)
-        pmf = pmf * lam / k
-        cdf = cdf + pmf
+        xp.greater(u, cdf, out=above)
+        count += above
+        pmf *= lam
+        pmf /= k
+        cdf += pmf
     return count
+
+
+_POISSON_SOURCE = r"""
+double pmf = exp(-lam);
+double cdf = pmf;
+long long n = 0;
+for (int k = 1; k <= k_max; ++k) {
+    n += (u > cdf);
+    pmf = pmf * lam / (double)k;
+    cdf = cdf + pmf;
+}
+count = n;
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def _poisson_kernel():
+    import cupy  # noqa: PLC0415 - only a cupy caller reaches this
+
+    return cupy.ElementwiseKernel("float64 u, float64 lam, int32 k_max", "int64 count",
+                                  _POISSON_SOURCE, "wattfolio_poisson_inverse")
 
 
 def triangular_inverse(xp: ModuleType, u, low, mode, high):
@@ -259,26 +306,33 @@ def triangular_inverse(xp: ModuleType, u, low, mode, high):
     return xp.where(u < split, left, right)
 
 
-def site_events(xp: ModuleType, seed: int, scen, sites: SiteParams) -> dict:
+def site_events(xp: ModuleType, seed: int, scen, sites: SiteParams,
+                delay_max: int | None = None) -> dict:
     """Per (site, scenario) one-off draws, each (I, c):
 
     overrun: capex multiplier, lognormal with mean one; delay: Poisson months beyond
     the build; sale_closes: bool; sale_price: triangular $ for 100% of the site.
     Drawn per site, not per action, so every alternative start at a site sees the same
-    overrun and delay (common random numbers sharpen the comparison).
+    overrun and delay (common random numbers sharpen the comparison). `sites`' arrays may
+    be on the device; then pass `delay_max` (`poisson_bound` of the largest delay mean,
+    from the host), else it is read from them.
     """
+    if delay_max is None:
+        means = to_host(sites.delay_months_mean)
+        delay_max = poisson_bound(float(means.max()) if means.size else 0.0)
     idx = xp.arange(sites.n, dtype=xp.int64)
     a0, a1, a2, a3 = draw(seed, scen[None, :], 0, 0, SITE_EVENTS + idx[:, None], xp=xp)
     b0, _, _, _ = draw(seed, scen[None, :], 1, 0, SITE_EVENTS + idx[:, None], xp=xp)
     z, _ = box_muller(uniform01(a0, xp=xp), uniform01(a1, xp=xp), xp=xp)
-    vol = xp.asarray(sites.overrun_volatility, dtype=xp.float64)[:, None]
+    vol = as_xp(xp, sites.overrun_volatility, xp.float64)[:, None]
     overrun = xp.exp(vol * z.astype(xp.float64) - 0.5 * vol * vol)
-    delay = poisson_inverse(xp, uniform01_f64(a2, xp=xp), xp.asarray(sites.delay_months_mean)[:, None])
-    closes = uniform01_f64(a3, xp=xp) < xp.asarray(sites.close_probability)[:, None]
+    delay = poisson_inverse(xp, uniform01_f64(a2, xp=xp), as_xp(xp, sites.delay_months_mean)[:, None],
+                            delay_max)
+    closes = uniform01_f64(a3, xp=xp) < as_xp(xp, sites.close_probability)[:, None]
     price = triangular_inverse(xp, uniform01_f64(b0, xp=xp),
-                               xp.asarray(sites.sale_low, dtype=xp.float64)[:, None],
-                               xp.asarray(sites.sale_mode, dtype=xp.float64)[:, None],
-                               xp.asarray(sites.sale_high, dtype=xp.float64)[:, None])
+                               as_xp(xp, sites.sale_low, xp.float64)[:, None],
+                               as_xp(xp, sites.sale_mode, xp.float64)[:, None],
+                               as_xp(xp, sites.sale_high, xp.float64)[:, None])
     return {"overrun": overrun, "delay": delay, "sale_closes": closes, "sale_price": price}
 
 
@@ -301,19 +355,19 @@ def lease_events(xp: ModuleType, seed: int, scen, leases: LeaseParams, onset=Non
     """Per (lease, scenario) draws, each (L, c).
 
     default_month: the plan month in which the lease's tenant defaults (NEVER if it does
-    not). It is drawn once per tenant, so leases with one tenant fail together: an
-    exponential time at the intensity equivalent to the annual `default_rate`, counted
-    from the plan's start (a tenant can fail during the build), with the intensity
-    multiplied by `default_multiplier` from the AI-market stress `onset` (c,) on.
+    not). It is drawn once per tenant, so leases with one tenant fail together: each lease
+    reads its tenant's counter (stream LEASE_EVENTS + tenant) and the tenant's rate (the
+    checks require leases of one tenant to agree), an exponential time at the intensity
+    equivalent to the annual `default_rate`, counted from the plan's start (a tenant can
+    fail during the build), with the intensity multiplied by `default_multiplier` from
+    the AI-market stress `onset` (c,) on.
     renews: bool, the tenant (or the re-let tenant) renews at the contract's end.
+    `leases`' arrays may be on the host or the device.
     """
-    n_tenants = int(leases.tenant.max()) + 1 if leases.n else 0
-    who = xp.arange(n_tenants, dtype=xp.int64)
-    x0, _, _, _ = draw(seed, scen[None, :], 0, 0, LEASE_EVENTS + who[:, None], xp=xp)
-    # one rate per tenant (the checks require leases of one tenant to agree)
-    rate = np.zeros(n_tenants)
-    rate[leases.tenant] = leases.default_rate
-    lam1 = xp.asarray(-np.log1p(-np.minimum(rate, 1.0 - 1e-12)) / 12.0, dtype=xp.float64)[:, None]
+    tenant = as_xp(xp, leases.tenant, xp.int64)
+    x0, _, _, _ = draw(seed, scen[None, :], 0, 0, LEASE_EVENTS + tenant[:, None], xp=xp)
+    rate = as_xp(xp, leases.default_rate, xp.float64)[:, None]
+    lam1 = -xp.log1p(-xp.minimum(rate, 1.0 - 1e-12)) / 12.0
     e = -xp.log(uniform01_f64(x0, xp=xp))
     with np.errstate(divide="ignore"):
         before = xp.where(lam1 > 0, e / xp.where(lam1 > 0, lam1, 1.0), float(NEVER))
@@ -323,9 +377,8 @@ def lease_events(xp: ModuleType, seed: int, scen, leases: LeaseParams, onset=Non
             lam2 = lam1 * default_multiplier
             after = tau + (e - lam1 * tau) / xp.where(lam2 > 0, lam2, 1.0)
             t = xp.where((before < tau) | (lam2 <= 0), before, after)
-    month = xp.minimum(xp.floor(t), float(NEVER)).astype(xp.int64)
-    default_month = month[xp.asarray(leases.tenant)]
+    default_month = xp.minimum(xp.floor(t), float(NEVER)).astype(xp.int64)
     idx = xp.arange(leases.n, dtype=xp.int64)
     _, x1, _, _ = draw(seed, scen[None, :], 0, 0, LEASE_EVENTS + idx[:, None], xp=xp)
-    renews = uniform01_f64(x1, xp=xp) < xp.asarray(leases.renewal_probability)[:, None]
+    renews = uniform01_f64(x1, xp=xp) < as_xp(xp, leases.renewal_probability)[:, None]
     return {"default_month": default_month, "renews": renews}

@@ -16,8 +16,12 @@ Two implementations give the same bits: a CuPy ``ElementwiseKernel`` (one thread
 counter, ``__umulhi`` for the high word) and a NumPy twin that does the 32x32->64-bit
 products in uint64 and reads the high and low words back through a uint32 view of the
 product, processing cache-sized blocks. Both are checked against Random123's known-answer
-vectors. Everything derived here (uniforms, normals) is float32, the paths' dtype;
-:func:`uniform01` is exact, hence bit-identical on both backends.
+vectors. Uniforms and normals are float32, the dtype of the hourly paths (monthly factors
+cast their normals to float64 afterwards); :func:`uniform01_f64` gives float64 uniforms
+for rare events. Both uniform maps are exact, hence bit-identical on both backends.
+
+Every function takes the array namespace ``xp`` as a required keyword. Counter words given
+as python ints stay scalars (kernel arguments on CuPy), never copied to the device.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy
+
+from .backend import as_xp, is_cupy, is_cupy_array
 
 # Round multipliers and Weyl key increments of Philox4x32 (Salmon et al. 2011, Random123).
 PHILOX_M0 = 0xD2511F53
@@ -85,21 +91,22 @@ def _cupy_kernel() -> Any:
 
 
 def _as_uint32(name: str, v: Any, xp: ModuleType) -> Any:
-    """uint32 array from a python int in [0, 2**32) or an integer array (cast modulo 2**32)."""
+    """A uint32 word: a python int in [0, 2**32) stays a scalar (numpy.uint32, passed to a
+    kernel as an argument, never copied); an integer array is cast modulo 2**32 in xp."""
     if isinstance(v, bool):
         raise TypeError(f"{name}: must be an integer or an integer array, got {v!r}")
     if isinstance(v, (int, numpy.integer)):
         if not 0 <= int(v) <= _MASK32:
             raise ValueError(f"{name}: must be in [0, 2**32), got {int(v)}")
-        return xp.asarray(numpy.uint32(v))
-    a = xp.asarray(v)
+        return numpy.uint32(v)
+    a = as_xp(xp, v)
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name}: must be an integer array, got dtype {a.dtype}")
     return a.astype(xp.uint32, copy=False)
 
 
-def philox4x32_10(c0: Any, c1: Any, c2: Any, c3: Any, k0: Any, k1: Any,
-                  xp: ModuleType = numpy) -> tuple[Any, Any, Any, Any]:
+def philox4x32_10(c0: Any, c1: Any, c2: Any, c3: Any, k0: Any, k1: Any, *,
+                  xp: ModuleType) -> tuple[Any, Any, Any, Any]:
     """Philox4x32 with 10 rounds on broadcastable counter words c0..c3 and key words k0, k1.
 
     Inputs are python ints in [0, 2**32) or integer arrays (cast to uint32); returns four
@@ -107,9 +114,11 @@ def philox4x32_10(c0: Any, c1: Any, c2: Any, c3: Any, k0: Any, k1: Any,
     """
     names = ("c0", "c1", "c2", "c3", "k0", "k1")
     words = [_as_uint32(n, v, xp) for n, v in zip(names, (c0, c1, c2, c3, k0, k1))]
-    if xp.__name__ == "cupy":
+    if is_cupy(xp):
+        if not any(is_cupy_array(w) for w in words):  # all scalars: the kernel needs a shape
+            words[0] = xp.asarray(words[0])
         return tuple(_cupy_kernel()(*words))
-    return _philox_numpy(*words)
+    return _philox_numpy(*(numpy.asarray(w) for w in words))
 
 
 def _philox_numpy(c0: numpy.ndarray, c1: numpy.ndarray, c2: numpy.ndarray,
@@ -174,10 +183,10 @@ def _philox_numpy(c0: numpy.ndarray, c1: numpy.ndarray, c2: numpy.ndarray,
     return tuple(o.reshape(shape) for o in out)
 
 
-def philox_block(counters: Any, keys: Any, xp: ModuleType = numpy) -> Any:
+def philox_block(counters: Any, keys: Any, *, xp: ModuleType) -> Any:
     """Array form: counters uint32 (..., 4) and keys uint32 (..., 2) -> uint32 (..., 4)."""
-    counters = xp.asarray(counters)
-    keys = xp.asarray(keys)
+    counters = as_xp(xp, counters)
+    keys = as_xp(xp, keys)
     if counters.ndim < 1 or counters.shape[-1] != 4:
         raise ValueError(f"counters: last axis must have length 4, got shape {counters.shape}")
     if keys.ndim < 1 or keys.shape[-1] != 2:
@@ -197,8 +206,8 @@ def seed_key(seed: int) -> tuple[int, int]:
     return seed & _MASK32, (seed >> 32) & _MASK32
 
 
-def draw(seed: int, scenario: Any, month: Any, hour: Any, stream: Any,
-         xp: ModuleType = numpy) -> tuple[Any, Any, Any, Any]:
+def draw(seed: int, scenario: Any, month: Any, hour: Any, stream: Any, *,
+         xp: ModuleType) -> tuple[Any, Any, Any, Any]:
     """The four uint32 words at counter (scenario, month, hour, stream) under ``seed``.
 
     Counter components broadcast; integer arrays of any dtype are taken modulo 2**32.
@@ -209,7 +218,7 @@ def draw(seed: int, scenario: Any, month: Any, hour: Any, stream: Any,
     return philox4x32_10(*parts, k0, k1, xp=xp)
 
 
-def uniform01(bits: Any, xp: ModuleType = numpy) -> Any:
+def uniform01(bits: Any, *, xp: ModuleType) -> Any:
     """float32 uniforms strictly inside (0, 1) from uint32 words, computed exactly.
 
     Uses the top 23 bits: ``((bits >> 9) + 0.5) * 2**-23``. Every step is exact in float32
@@ -217,48 +226,48 @@ def uniform01(bits: Any, xp: ModuleType = numpy) -> Any:
     same bits; the extremes are 2**-24 and 1 - 2**-24. (Taking 24 bits would need 25
     significant bits: the top word would round up to exactly 1.0.)
     """
-    top = xp.right_shift(xp.asarray(bits, dtype=xp.uint32), xp.uint32(9))
+    top = xp.right_shift(as_xp(xp, bits, xp.uint32), xp.uint32(9))
     u = top.astype(xp.float32)
     u += xp.float32(0.5)
     u *= xp.float32(2.0**-23)
     return u
 
 
-def uniform01_f64(bits: Any, xp: ModuleType = numpy) -> Any:
+def uniform01_f64(bits: Any, *, xp: ModuleType) -> Any:
     """float64 uniforms strictly inside (0, 1): ``(bits + 0.5) * 2**-32``, exact.
 
     For rare events (spike hours, defaults) where 2**-23 steps would bias small
     probabilities.
     """
-    u = xp.asarray(bits, dtype=xp.uint32).astype(xp.float64)
+    u = as_xp(xp, bits, xp.uint32).astype(xp.float64)
     u += 0.5
     u *= 2.0**-32
     return u
 
 
-def box_muller(u1: Any, u2: Any, xp: ModuleType = numpy) -> tuple[Any, Any]:
+def box_muller(u1: Any, u2: Any, *, xp: ModuleType) -> tuple[Any, Any]:
     """Two independent float32 standard normals from two uniforms in (0, 1).
 
     ``u1`` must be > 0 (as :func:`uniform01` guarantees); its floor 2**-24 caps |z| at
     about 5.8 sigma. Transcendentals differ by an ulp or so between backends, so normals
     agree closely, not bit for bit.
     """
-    u1 = xp.asarray(u1, dtype=xp.float32)
-    u2 = xp.asarray(u2, dtype=xp.float32)
+    u1 = as_xp(xp, u1, xp.float32)
+    u2 = as_xp(xp, u2, xp.float32)
     radius = xp.sqrt(xp.float32(-2.0) * xp.log(u1))
     angle = xp.float32(2.0 * math.pi) * u2
     return radius * xp.cos(angle), radius * xp.sin(angle)
 
 
-def normals(seed: int, scenario: Any, month: Any, hour: Any, stream: Any,
-            xp: ModuleType = numpy) -> tuple[Any, Any]:
+def normals(seed: int, scenario: Any, month: Any, hour: Any, stream: Any, *,
+            xp: ModuleType) -> tuple[Any, Any]:
     """Two float32 standard normals per counter (from words 0 and 1; 2 and 3 are unused)."""
     x0, x1, _, _ = draw(seed, scenario, month, hour, stream, xp=xp)
     return box_muller(uniform01(x0, xp=xp), uniform01(x1, xp=xp), xp=xp)
 
 
-def uniforms(seed: int, scenario: Any, month: Any, hour: Any, stream: Any,
-             xp: ModuleType = numpy) -> tuple[Any, Any, Any, Any]:
+def uniforms(seed: int, scenario: Any, month: Any, hour: Any, stream: Any, *,
+             xp: ModuleType) -> tuple[Any, Any, Any, Any]:
     """Four float32 uniforms in (0, 1) per counter."""
     return tuple(uniform01(w, xp=xp)
                  for w in draw(seed, scenario, month, hour, stream, xp=xp))

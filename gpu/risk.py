@@ -11,7 +11,11 @@ which is Rockafellar & Uryasev's CVaR for a discrete distribution (the mean of t
 is the mean of the n worst values. VaR is where that tail starts: the ceil(n)-th smallest
 value, i.e. the lower (1 - alpha)-quantile ``inf{v : F(v) >= 1 - alpha}``.
 
-Only aggregates are moved to the host; python floats come out.
+Only aggregates are moved to the host; python floats come out. Each function reads its
+values' namespace from the values themselves (`array_namespace`, as scikit-learn's
+``get_namespace``): the figures are computed where the values live. :func:`summary`
+computes every plan figure there and brings them to the host in one transfer, and
+:func:`path_figures` does the same for month-by-month paths (a cash fan).
 """
 from __future__ import annotations
 
@@ -20,7 +24,9 @@ import numbers
 from types import ModuleType
 from typing import Any, Sequence
 
-from gpu.backend import array_namespace, to_host
+import numpy as np
+
+from .backend import array_namespace, is_cupy, to_host
 
 DEFAULT_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
@@ -63,7 +69,7 @@ def tail_weights(values: Any, alpha: float, xp: ModuleType | None = None) -> Any
     xp, v = _values(values, xp)
     n, k, frac = _tail_mass(alpha, v.shape[0])
     # NumPy needs "stable" spelled out; CuPy's argsort is always stable and takes no kind.
-    order = xp.argsort(v, kind="stable") if xp.__name__ == "numpy" else xp.argsort(v)
+    order = xp.argsort(v) if is_cupy(xp) else xp.argsort(v, kind="stable")
     w = xp.zeros(v.shape[0], dtype=xp.float64)
     w[order[:k]] = 1.0 / n
     if frac > 0.0:
@@ -126,15 +132,64 @@ def mean_and_se(values: Any) -> tuple[float, float]:
 
 def summary(values: Any, alpha: float,
             qs: Sequence[float] = DEFAULT_QUANTILES) -> dict[str, Any]:
-    """The plan statistics reported in plan.json, as python floats."""
-    _, v = _values(values)
-    mean, se = mean_and_se(v)
+    """The plan statistics reported in plan.json, as python floats.
+
+    The same figures as `mean_and_se`, `cvar`, `prob_loss` and `quantiles`, bit for bit,
+    computed where the values live and moved to the host in one transfer (on CuPy each
+    of those functions waits for the device once per figure).
+    """
+    xp = array_namespace(values)
+    v = xp.asarray(values, dtype=xp.float64)
+    if v.ndim != 1 or v.shape[0] == 0:
+        _values(v)  # raises, naming what is wrong
+    size = v.shape[0]
+    n, k, frac = _tail_mass(alpha, size)
+    qs = [float(q) for q in qs]
+    for i, q in enumerate(qs):
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"qs[{i}]: must be in [0, 1], got {q}")
+    with np.errstate(all="ignore"):   # non-finite values are reported below, by name
+        s = xp.sort(v)
+        tail = s[:k].sum()
+        if frac > 0.0:
+            tail = tail + frac * s[k]
+        spread = v.std(ddof=1) if size > 1 else xp.zeros((), dtype=xp.float64)
+        head = [v.mean(), spread, tail, (v < 0.0).sum(dtype=xp.float64),
+                xp.isfinite(v).all().astype(xp.float64)]
+        parts = [xp.stack([xp.asarray(x, dtype=xp.float64) for x in head])]
+        if qs:
+            parts.append(xp.quantile(v, xp.asarray(qs, dtype=xp.float64)))
+        figures = to_host(xp.concatenate(parts))          # the one transfer
+    mean, spread, tail, losses, finite = (float(x) for x in figures[:5])
+    if finite != 1.0:
+        _values(v)  # raises, naming the first non-finite scenario
     return {
         "expected_npv_usd": mean,
-        "expected_npv_se_usd": se,
-        "cvar_usd": cvar(v, alpha),
+        "expected_npv_se_usd": spread / math.sqrt(size) if size > 1 else math.nan,
+        "cvar_usd": tail / n,
         "alpha": float(alpha),
-        "prob_loss": prob_loss(v),
-        "npv_quantiles_usd": quantiles(v, qs),
-        "scenarios": int(v.shape[0]),
+        "prob_loss": int(losses) / size,
+        "npv_quantiles_usd": {_quantile_key(q): float(x) for q, x in zip(qs, figures[5:])},
+        "scenarios": int(size),
     }
+
+
+def path_figures(paths: Any, percentiles: Sequence[float],
+                 floors: Sequence[float] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Per-month percentiles of paths (S, M) and, for each floor, the share of paths
+    below it in at least one month: computed where the paths live, one transfer back.
+
+    Percentiles interpolate linearly (NumPy's default, as ``np.percentile(paths, p,
+    axis=0)``). Returns host arrays (P, M) and (F,).
+    """
+    xp = array_namespace(paths)
+    p = xp.asarray(paths, dtype=xp.float64)
+    if p.ndim != 2 or p.shape[0] == 0:
+        raise ValueError(f"paths: must be a (scenarios, months) array with a scenario, got shape {p.shape}")
+    pct = [float(q) for q in percentiles]
+    bands = xp.percentile(p, xp.asarray(pct, dtype=xp.float64), axis=0).reshape(len(pct), p.shape[1])
+    lowest = p.min(axis=1)
+    shares = xp.stack([(lowest < float(f)).mean(dtype=xp.float64) for f in floors]) if len(floors) \
+        else xp.zeros(0, dtype=xp.float64)
+    out = to_host(xp.concatenate([bands.reshape(-1), shares]))   # the one transfer
+    return out[:bands.size].reshape(len(pct), p.shape[1]), out[bands.size:]

@@ -1,11 +1,11 @@
 """The analysts' API: the same runs as the CLI, returning objects instead of files.
 
-    >>> import optimizer
-    >>> result = optimizer.plan("instances/terawulf.toml", scenarios=2000)
+    >>> import wattfolio as wf
+    >>> result = wf.plan("instances/terawulf.toml", scenarios=2000)
     >>> result.decisions          # pandas DataFrame: site, action, start, mw, lease
     >>> result.stats["cvar_usd"]  # the same stats as plan.json
     >>> result.samples            # plan NPV per scenario (numpy)
-    >>> wattfolio.evaluation("instances/terawulf.toml", result, seed=99).stats
+    >>> wf.evaluate("instances/terawulf.toml", result, seed=99).stats
 """
 from __future__ import annotations
 

@@ -1,11 +1,16 @@
-"""Errors for bad user input: every problem found, each naming its path and value.
+"""Errors and the exit codes they map to.
 
-Both classes carry the full list so that a user fixes a file in one pass instead of
-one error per run; `str()` gives one error per line.
+Bad user input (exit 2) carries every problem found, each naming its path and value, so
+that a user fixes a file in one pass instead of one error per run; `str()` gives one
+error per line. A problem no plan can meet (exit 3) says which constraint and by how much.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2     # instance, plan file or arguments: nothing is written
+EXIT_INFEASIBLE = 3    # no plan meets the constraints: the message names the cause
 
 
 class _InputErrors(ValueError):
@@ -25,3 +30,19 @@ class InstanceError(_InputErrors):
 
 class PlanError(_InputErrors):
     """A plan file (plan.json) that cannot be read or does not fit its instance."""
+
+
+class PlanInfeasible(RuntimeError):
+    """No plan satisfies the instance. `reason` is "cash", "cvar_floor", "fixes" or
+    "no_solution"; the other attributes carry the numbers the message quotes."""
+
+    def __init__(self, message: str, *, reason: str, month: int | None = None,
+                 shortfall_usd: float | None = None, floor_usd: float | None = None,
+                 best_cvar_usd: float | None = None, alpha: float | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.month = month
+        self.shortfall_usd = shortfall_usd
+        self.floor_usd = floor_usd
+        self.best_cvar_usd = best_cvar_usd
+        self.alpha = alpha

@@ -14,16 +14,18 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .gpu.risk import summary
+from .gpu.risk import summary, var
 from .gpu.value_table import ValueTable
 
 from .planning.catalog import Action, build_catalog
 from .planning.valuation import value_actions
-from .evaluation import plan_samples
+from .evaluation import evaluate_spec, plan_samples
+from .planning.cash_fan import CashFan
 from .planning.finance import financing_cost_and_cash
 from .instance.types import Instance
+from .instance.warnings import instance_warnings
 from .outputs import to_json, write_outputs
-from .planning.plan_file import decisions_csv, plan_document
+from .planning.plan_file import PlanSpec, decisions_csv, plan_document
 
 MW_DIGITS = 6        # round converted MW to a micro-MW
 MIN_DRAW_USD = 1.0   # a solver's 1e-7 dollar draw is not a decision
@@ -60,12 +62,26 @@ class PlanResult:
             "hours_per_month": self.instance.plan.hours_per_month,
             "backend": self.backend,
             "versions": versions(),
+            # what looked unintended in the instance (instance/warnings.py): shown, not fatal
+            "warnings": instance_warnings(self.instance),
         })
         if self.quality is not None:
             doc["quality"] = self.quality
         if self.whatif is not None:
             doc["whatif"] = self.whatif
         return doc
+
+    @property
+    def var_usd(self) -> float:
+        """VaR at the instance's alpha of the in-sample plan NPV: where the tail CVaR
+        averages begins (kept out of plan.json's stats, which `evaluate` reproduces)."""
+        return var(self.samples, self.instance.risk.alpha)
+
+    @property
+    def spec(self) -> PlanSpec:
+        """The plan's decisions and financing, as `evaluate_spec` takes them."""
+        return PlanSpec(actions=list(self.actions), quantities=list(self.quantities),
+                        financing=list(self.financing))
 
     @property
     def decisions(self):
@@ -138,6 +154,35 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
                       samples=samples, stats=summary(samples, instance.risk.alpha), solver=solver,
                       seed=seed, scenarios=scenarios, backend=vt.backend, value_table=vt,
                       catalog=catalog)
+
+
+def in_sample_cash_fan(result: PlanResult, *, backend: str = "auto", chunk: int | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> CashFan:
+    """The plan's month-end cash across its own in-sample scenarios.
+
+    The planning run values every candidate action but not the chosen plan's cash path
+    (the plan is known only after the solve), so the plan is valued once more on the same
+    scenarios (same seed and count; only its actions, far cheaper than the run itself).
+    Use it when no out-of-sample evaluation ran (``quality.out_of_sample`` carries the
+    fresh scenarios' fan).
+
+    Parameters
+    ----------
+    result : PlanResult
+        The planning run.
+    backend, chunk, progress
+        As for `evaluate_spec`.
+
+    Returns
+    -------
+    CashFan
+        Percentiles of month-end cash over the ``result.scenarios`` in-sample scenarios.
+    """
+    ev = evaluate_spec(result.instance, result.spec, scenarios=result.scenarios, seed=result.seed,
+                       backend=backend, chunk=chunk, progress=progress, cash_balance=True)
+    return CashFan.from_paths(ev.cash_balance, start_month=result.instance.plan.start,
+                              min_cash_usd=result.instance.finance.min_cash_usd, sample="in-sample",
+                              seed=result.seed)
 
 
 def write_plan_outputs(result: PlanResult, out_dir: str, extra: dict | None = None) -> None:

@@ -27,7 +27,7 @@ def test_validate_ok_and_bad(tmp_path):
     bad.write_text(Path(TINY).read_text().replace("capex_usd_per_mw = ", "capex_usd_per_mw = -", 1))
     r = run("validate", str(bad))
     assert r.returncode == 2
-    assert "capex_usd_per_mw: must be > 0, got -" in r.stderr
+    assert "capex_usd_per_mw: must be in (0, 1e13], got -" in r.stderr
     assert "Traceback" not in r.stderr
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from wattfolio.gpu.value_table import ValueTable
 from wattfolio.planning.catalog import build_catalog
-from wattfolio.analysis.frontier import frontier, frontier_command
+from wattfolio.analysis.frontier import frontier
+from wattfolio.cli.analysis_commands import frontier_command
 from wattfolio.instance.types import Finance, Instance, Plan, Risk, Sale, Site, parse_month
 from wattfolio.instance.load import load_instance
 from wattfolio.run import plan_instance

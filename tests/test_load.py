@@ -26,7 +26,7 @@ decision_step_months = 3
 discount_rate = 0.10
 scenarios = 200
 seed = 7
-terminal_multiple = { hpc = 12.0 }
+terminal_multiple = { hpc = 12.0, mining = 3.0 }
 
 [bitcoin]
 price_usd = 90000
@@ -164,7 +164,7 @@ def test_valid_instance_loads_with_values_dates_and_defaults(tmp_path):
     assert (p.name, p.start, p.horizon_years, p.scenarios, p.seed) == (
         "test portfolio", month(2026, 1), 12, 200, 7)
     assert p.hours_per_month == 730                                  # default
-    assert (p.terminal_multiple.hpc, p.terminal_multiple.mining) == (12.0, 0.0)
+    assert (p.terminal_multiple.hpc, p.terminal_multiple.mining) == (12.0, 3.0)
     assert (inst.risk.alpha, inst.risk.cvar_floor_usd, inst.risk.weight) == (0.95, None, 0.0)
     assert inst.bitcoin.halvings == (month(2028, 4), month(2032, 4))
     assert inst.bitcoin.hashrate_price_elasticity == 0.5
@@ -203,10 +203,36 @@ def test_valid_instance_loads_with_values_dates_and_defaults(tmp_path):
 def test_optional_sections_may_be_absent():
     data = valid()
     del data["leases"], data["finance"], data["bitcoin"]["halvings"]
-    del data["plan"]["terminal_multiple"]
+    # with no fleet and no lease, nothing lies past the horizon: the multiples may go too
+    del data["plan"]["terminal_multiple"], data["sites"][0]["mining"]
     inst = parse_instance(data)
     assert inst.leases == () and inst.finance.instruments == () and inst.bitcoin.halvings == ()
     assert (inst.plan.terminal_multiple.hpc, inst.plan.terminal_multiple.mining) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("drop, expected", [
+    (("mining",), "plan.terminal_multiple.mining: required when a site mines (lake): without it "
+                  "every fleet's margin past the horizon counts as 0; write mining = 0 to mean "
+                  "that, got none"),
+    (("hpc",), "plan.terminal_multiple.hpc: required when a lease is on offer (fluidstack): "
+               "without it a converted space's value after its lease counts as 0; write hpc = 0 "
+               "to mean that, got none"),
+])
+def test_terminal_multiple_required_where_value_lies_past_the_horizon(drop, expected):
+    data = valid()
+    for key in drop:
+        del data["plan"]["terminal_multiple"][key]
+    assert_one_error(data, expected)
+
+
+def test_missing_terminal_multiple_table_names_both_keys():
+    data = valid()
+    del data["plan"]["terminal_multiple"]
+    errs = errors_of(data)
+    assert [e.split(":")[0] for e in errs] == ["plan.terminal_multiple.mining",
+                                               "plan.terminal_multiple.hpc"]
+    data["plan"]["terminal_multiple"] = {"hpc": 0, "mining": 0}     # 0 written is 0 meant
+    assert parse_instance(data).plan.terminal_multiple.mining == 0.0
 
 
 def test_halving_and_maturity_beyond_horizon_are_fine():
@@ -223,7 +249,7 @@ def test_halving_and_maturity_beyond_horizon_are_fine():
 def test_negative_capex_exact_message():
     data = valid()
     data["sites"][1]["hpc"]["capex_usd_per_mw"] = -9.0e6
-    assert_one_error(data, "sites[1].hpc.capex_usd_per_mw: must be > 0, got -9000000.0")
+    assert_one_error(data, "sites[1].hpc.capex_usd_per_mw: must be in (0, 1e13], got -9000000.0")
 
 
 def test_unknown_key_suggests_closest():
@@ -353,7 +379,7 @@ def test_many_errors_reported_at_once():
         "leases[0].noi_margin: must be in (0, 1], got 1.2",
         "sites[1].status: must be one of 'operating', 'development', 'candidate', "
         "got 'planned'",
-        "risk.alpha: must be in (0, 1), got 1",
+        "risk.alpha: must be in [0.5, 0.999], got 1",
     }
     assert len(errs) == 6
 
@@ -474,9 +500,12 @@ def test_module_cli_reports_errors_without_traceback(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr.splitlines() == [
-        "error: sites[1].hpc.capex_usd_per_mw: must be > 0, got -9000000.0",
+    lines = proc.stderr.splitlines()
+    assert [line for line in lines if not line.startswith("warning: ")] == [
+        "error: sites[1].hpc.capex_usd_per_mw: must be in (0, 1e13], got -9000000.0",
         "error: leases[0].sign_by: must be within the plan horizon 2026-01..2037-12, "
         "got '2040-01'",
     ]
+    # warnings come after the errors: here the one for the absent hours_per_month
+    assert [line.split(":")[1] for line in lines[2:]] == [" plan.hours_per_month"]
     assert "Traceback" not in proc.stderr

@@ -276,17 +276,17 @@ def test_exogenous_file_keeps_loading():
 
 @pytest.mark.parametrize("table, key, value, expected", [
     ("bitcoin", "marginal_efficiency_j_per_th", 0.0,
-     "bitcoin.marginal_efficiency_j_per_th: must be > 0, got 0.0"),
+     "bitcoin.marginal_efficiency_j_per_th: must be in [1, 1000], got 0.0"),
     ("bitcoin", "marginal_power_usd_per_mwh", -5.0,
-     "bitcoin.marginal_power_usd_per_mwh: must be > 0, got -5.0"),
+     "bitcoin.marginal_power_usd_per_mwh: must be in [0.01, 1e6], got -5.0"),
     ("bitcoin", "hashrate_adjustment_speed", -0.5,
-     "bitcoin.hashrate_adjustment_speed: must be >= 0, got -0.5"),
+     "bitcoin.hashrate_adjustment_speed: must be in [0, 100], got -0.5"),
     ("mining", "restart_after_profit_months", -1,
-     "sites[0].mining.restart_after_profit_months: must be >= 0, got -1"),
+     "sites[0].mining.restart_after_profit_months: must be in [0, 600], got -1"),
     ("mining", "restart_after_profit_months", 2.5,
      "sites[0].mining.restart_after_profit_months: expected an integer, got 2.5"),
     ("mining", "restart_cost_usd_per_mw", -1.0,
-     "sites[0].mining.restart_cost_usd_per_mw: must be >= 0, got -1.0"),
+     "sites[0].mining.restart_cost_usd_per_mw: must be in [0, 1e13], got -1.0"),
 ])
 def test_bad_values(table, key, value, expected):
     data = tiny()

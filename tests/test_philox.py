@@ -60,7 +60,7 @@ def test_kat_block_form(xp_backends) -> None:
 
 def test_kat_scalar_ints() -> None:
     for ctr, key, expected in KAT:
-        got = philox4x32_10(*ctr, *key)
+        got = philox4x32_10(*ctr, *key, xp=np)
         assert all(g.dtype == np.uint32 and g.shape == () for g in got)
         assert tuple(int(g) for g in got) == expected
 
@@ -107,7 +107,7 @@ def test_matches_reference_across_blocks() -> None:
     n = 2 * philox._BLOCK + 37
     rng = np.random.default_rng(11)
     words = rng.integers(0, 2**32, size=(6, n), dtype=np.uint64).astype(np.uint32)
-    got = np.stack(philox4x32_10(*words), axis=-1)
+    got = np.stack(philox4x32_10(*words, xp=np), axis=-1)
     edges = [0, 1, philox._BLOCK - 1, philox._BLOCK, philox._BLOCK + 1, 2 * philox._BLOCK, n - 1]
     for i in edges + list(rng.integers(0, n, size=150)):
         ref = reference_philox(tuple(int(w) for w in words[:4, i]),
@@ -117,9 +117,9 @@ def test_matches_reference_across_blocks() -> None:
 
 def test_scalar_key_equals_broadcast_key() -> None:
     c = np.arange(1000, dtype=np.uint32)
-    a = philox4x32_10(c, 5, 6, 7, 0xA4093822, 0x299F31D0)
+    a = philox4x32_10(c, 5, 6, 7, 0xA4093822, 0x299F31D0, xp=np)
     b = philox4x32_10(c, 5, 6, 7, np.full(1000, 0xA4093822, np.uint32),
-                      np.full(1000, 0x299F31D0, np.uint64))  # wider int dtype is cast
+                      np.full(1000, 0x299F31D0, np.uint64), xp=np)  # wider int dtype is cast
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
 
@@ -127,7 +127,7 @@ def test_scalar_key_equals_broadcast_key() -> None:
 def test_broadcasting_shapes_and_values() -> None:
     scen = np.arange(3, dtype=np.int64).reshape(3, 1)
     month = np.arange(4, dtype=np.int32).reshape(1, 4)
-    got = philox4x32_10(scen, month, 9, 2, 17, 0)
+    got = philox4x32_10(scen, month, 9, 2, 17, 0, xp=np)
     assert all(g.shape == (3, 4) and g.dtype == np.uint32 for g in got)
     for s in range(3):
         for m in range(4):
@@ -135,70 +135,70 @@ def test_broadcasting_shapes_and_values() -> None:
 
 
 def test_empty_input() -> None:
-    got = philox4x32_10(np.zeros(0, np.uint32), 0, 0, 0, 0, 0)
+    got = philox4x32_10(np.zeros(0, np.uint32), 0, 0, 0, 0, 0, xp=np)
     assert all(g.shape == (0,) for g in got)
 
 
 def test_draw_key_from_seed() -> None:
     lo, hi = 0x89ABCDEF, 0x01234567
     seed = (hi << 32) | lo
-    got = draw(seed, 4, 5, 6, 7)
+    got = draw(seed, 4, 5, 6, 7, xp=np)
     assert tuple(int(g) for g in got) == reference_philox((4, 5, 6, 7), (lo, hi))
 
 
 def test_chunk_invariance() -> None:
     # Scenario s always reads counters (s, ...): splitting the scenario range changes nothing.
     month = np.arange(12).reshape(1, 12)
-    whole = uniforms(7, np.arange(1000).reshape(-1, 1), month, 3, 1)
-    first = uniforms(7, np.arange(500).reshape(-1, 1), month, 3, 1)
-    second = uniforms(7, np.arange(500, 1000).reshape(-1, 1), month, 3, 1)
+    whole = uniforms(7, np.arange(1000).reshape(-1, 1), month, 3, 1, xp=np)
+    first = uniforms(7, np.arange(500).reshape(-1, 1), month, 3, 1, xp=np)
+    second = uniforms(7, np.arange(500, 1000).reshape(-1, 1), month, 3, 1, xp=np)
     for w, a, b in zip(whole, first, second):
         np.testing.assert_array_equal(w, np.concatenate([a, b], axis=0))
-    zw = normals(7, np.arange(1000), 0, 0, 2)
-    za = normals(7, np.arange(500), 0, 0, 2)
-    zb = normals(7, np.arange(500, 1000), 0, 0, 2)
+    zw = normals(7, np.arange(1000), 0, 0, 2, xp=np)
+    za = normals(7, np.arange(500), 0, 0, 2, xp=np)
+    zb = normals(7, np.arange(500, 1000), 0, 0, 2, xp=np)
     for w, a, b in zip(zw, za, zb):
         np.testing.assert_array_equal(w, np.concatenate([a, b]))
 
 
 def test_bad_inputs_name_the_field() -> None:
     with pytest.raises(ValueError, match=r"scenario: must be in \[0, 2\*\*32\), got -1"):
-        draw(1, -1, 0, 0, 0)
+        draw(1, -1, 0, 0, 0, xp=np)
     with pytest.raises(ValueError, match=r"seed: must be in \[0, 2\*\*64\), got 18446744073709551616"):
-        draw(2**64, 0, 0, 0, 0)
+        draw(2**64, 0, 0, 0, 0, xp=np)
     with pytest.raises(TypeError, match="month: must be an integer array, got dtype float64"):
-        draw(1, 0, np.array([0.5]), 0, 0)
+        draw(1, 0, np.array([0.5]), 0, 0, xp=np)
     with pytest.raises(TypeError, match="seed"):
-        draw(1.5, 0, 0, 0, 0)
+        draw(1.5, 0, 0, 0, 0, xp=np)
     with pytest.raises(ValueError, match=r"counters: last axis must have length 4, got shape \(2, 3\)"):
-        philox_block(np.zeros((2, 3), np.uint32), np.zeros((2, 2), np.uint32))
+        philox_block(np.zeros((2, 3), np.uint32), np.zeros((2, 2), np.uint32), xp=np)
 
 
 def test_uniform01_exact_and_strictly_inside() -> None:
     # Extremes: bits 0 -> (0 + 0.5) / 2**23 = 2**-24; all ones -> (2**23 - 0.5) / 2**23.
     bits = np.array([0, 1, 511, 512, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF], dtype=np.uint32)
-    u = uniform01(bits)
+    u = uniform01(bits, xp=np)
     assert u.dtype == np.float32
     expected = [2.0**-24, 2.0**-24, 2.0**-24, 3 * 2.0**-24, 0.5 - 2.0**-24, 0.5 + 2.0**-24,
                 1.0 - 2.0**-24]
     assert u.tolist() == expected
     # Exactness on random words: the float32 result equals the float64 formula exactly.
     w = np.random.default_rng(3).integers(0, 2**32, 100_000, dtype=np.uint64)
-    u = uniform01(w.astype(np.uint32))
+    u = uniform01(w.astype(np.uint32), xp=np)
     exact = ((w >> 9).astype(np.float64) + 0.5) / 2.0**23
     np.testing.assert_array_equal(u.astype(np.float64), exact)
     assert u.min() > 0.0 and u.max() < 1.0
 
 
 def test_uniform01_f64() -> None:
-    u = uniform01_f64(np.array([0, 0xFFFFFFFF], dtype=np.uint32))
+    u = uniform01_f64(np.array([0, 0xFFFFFFFF], dtype=np.uint32), xp=np)
     assert u.dtype == np.float64
     assert u.tolist() == [2.0**-33, 1.0 - 2.0**-33]
 
 
 def test_uniforms_statistics() -> None:
     n = 1_000_000
-    u0, u1, u2, u3 = uniforms(2024, np.arange(n), 0, 0, 0)
+    u0, u1, u2, u3 = uniforms(2024, np.arange(n), 0, 0, 0, xp=np)
     se = math.sqrt(1.0 / 12.0 / n)  # s.e. of the mean of U(0,1)
     for u in (u0, u1, u2, u3):
         assert abs(float(u.mean(dtype=np.float64)) - 0.5) < 5 * se
@@ -208,13 +208,13 @@ def test_uniforms_statistics() -> None:
     for a, b in ((u0, u1), (u2, u3), (u0[:-1], u0[1:])):
         assert abs(float(np.corrcoef(a, b)[0, 1])) < 5 / math.sqrt(n)
     # Different streams give different numbers.
-    v0 = uniforms(2024, np.arange(n), 0, 0, 1)[0]
+    v0 = uniforms(2024, np.arange(n), 0, 0, 1, xp=np)[0]
     assert abs(float(np.corrcoef(u0, v0)[0, 1])) < 5 / math.sqrt(n)
 
 
 def test_box_muller_normals() -> None:
     n = 200_000
-    z0, z1 = normals(99, np.arange(n), 3, 0, 4)
+    z0, z1 = normals(99, np.arange(n), 3, 0, 4, xp=np)
     assert z0.dtype == np.float32 and z1.dtype == np.float32
     for z in (z0, z1):
         z64 = z.astype(np.float64)
@@ -231,7 +231,7 @@ def test_box_muller_normals() -> None:
 
 def test_box_muller_hand_values() -> None:
     # u1 = exp(-1/2) gives radius sqrt(-2 ln u1) = 1; u2 = 1/4 puts the angle at pi/2.
-    z0, z1 = box_muller(np.float32(math.exp(-0.5)), np.float32(0.25))
+    z0, z1 = box_muller(np.float32(math.exp(-0.5)), np.float32(0.25), xp=np)
     assert abs(float(z0)) < 1e-6 and abs(float(z1) - 1.0) < 1e-6
 
 

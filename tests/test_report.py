@@ -2,13 +2,15 @@
 browser that renders it without touching the network.
 
 The context comes from a real run of instances/tiny.toml (300 scenarios): the plan, its
-in-sample samples, its month-end cash paths (evaluate_spec with cash_balance) and a
-quality block built from a real out-of-sample evaluation. Frontier, sensitivity and
-what-if rows are hand-written in the contract's shape (another module produces them);
-they check that the renderer shows what it is given.
+in-sample samples, the cash fan the run computed on its in-sample scenarios
+(run.in_sample_cash_fan) and a quality block built from a real out-of-sample
+evaluation. Frontier, sensitivity and what-if rows are hand-written in the contract's
+shape (another module produces them); they check that the renderer shows what it is
+given.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -22,9 +24,14 @@ import pytest
 from wattfolio.evaluation import evaluate_spec
 from wattfolio.instance.load import load_instance
 from wattfolio.planning.plan_file import PlanSpec
-from wattfolio.report.render import (ReportContext, build_context, cash_facts, pct, quality_rows,
-                              render_report, timeline_lanes, usd, write_report)
-from wattfolio.run import plan_instance
+from wattfolio.gpu.risk import var
+from wattfolio.planning.cash_fan import PERCENTILES, CashFan
+from wattfolio.report import ReportContext, build_context, render_report, write_report
+from wattfolio.report.gantt import Lane, Segment, timeline_svg
+from wattfolio.report.markup import pct, usd
+from wattfolio.report.quality_table import quality_rows
+from wattfolio.report.timeline import timeline_lanes
+from wattfolio.run import in_sample_cash_fan, plan_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "instances" / "tiny.toml"
@@ -55,7 +62,7 @@ def run():
                           "expected_ci95": _ci(oos.stats), "cvar_usd": oos.stats["cvar_usd"],
                           "scenarios": oos.scenarios, "seed": oos.seed},
     }
-    ctx = build_context(result, backend="numpy", quality=quality)
+    ctx = build_context(result, cash=in_sample_cash_fan(result, backend="numpy"), quality=quality)
     return result, spec, ctx
 
 
@@ -143,18 +150,30 @@ def test_page_has_every_section_and_the_plans_numbers(run, page):
     assert "25 J/TH" in assumptions                        # the mine's fleet
 
 
-def test_cash_facts_are_computed_from_the_cash_paths(run, page):
-    result, _, ctx = run
-    cash = ctx.cash_balance
-    assert cash.shape == (SCENARIOS, result.instance.plan.months)
+def test_context_carries_the_runs_cash_fan_and_var(run, page):
+    """The fan the page draws is the run's: the plan's in-sample month-end cash, reduced by
+    the run; checked here against an independent valuation of the same scenarios."""
+    result, spec, ctx = run
+    fan = ctx.cash
+    assert (fan.sample, fan.scenarios, fan.seed) == ("in-sample", SCENARIOS, result.seed)
+    again = evaluate_spec(result.instance, spec, scenarios=SCENARIOS, seed=result.seed, backend="numpy",
+                          cash_balance=True)
+    cash = again.cash_balance
+    assert cash.shape == (SCENARIOS, result.instance.plan.months) and fan.months == cash.shape[1]
+    for p in PERCENTILES:
+        np.testing.assert_allclose(fan.quantiles[p], np.percentile(cash, p, axis=0), rtol=1e-12)
     floor = result.instance.finance.min_cash_usd
     below = float(np.mean(cash.min(axis=1) < floor))
-    facts = cash_facts(ctx)
-    assert facts["prob_below_min"] == pytest.approx(below)
+    assert fan.prob_below_min == pytest.approx(below)
+    assert fan.prob_below_zero == pytest.approx(float(np.mean(cash.min(axis=1) < 0)))
     assert f"minimum in {pct(below)} of scenarios" in page
-    # month 1 starts from the opening cash plus that month's flows: the first draw shows up
-    first = cash[:, 0] - result.instance.finance.cash_usd
-    assert np.isfinite(first).all()
+    assert "Drawn from the plan's own 300 in-sample scenarios (seed 1)" in page
+    assert ctx.var_usd == var(result.samples, result.instance.risk.alpha)
+    # plan.json's shape round-trips: the CLI rebuilds the out-of-sample fan from it
+    back = CashFan.from_dict(json.loads(json.dumps(fan.to_dict())))
+    assert (back.start_month, back.sample, back.seed) == (fan.start_month, fan.sample, fan.seed)
+    for p in PERCENTILES:
+        np.testing.assert_array_equal(back.quantiles[p], fan.quantiles[p])
 
 
 def test_cash_paths_belong_to_the_plans_own_scenarios(run):
@@ -227,8 +246,11 @@ def test_report_of_the_real_analyses(run):
                                  inputs=["hpc_rent", "capex"])
     fixes = whatif.parse_fixes(["mine=sell@2026-07"], None, instance)
     _, _, cmp = whatif.run_whatif(instance, fixes, scenarios=SCENARIOS, backend="numpy")
-    ctx = replace(run[2], quality=q, frontier=fr, sensitivity=se, comparison=cmp)
+    # the fan from the out-of-sample evaluation quality ran, as the plan command does
+    fan = CashFan.from_dict(q["out_of_sample"]["cash_balance_usd"])
+    ctx = replace(run[2], cash=fan, quality=q, frontier=fr, sensitivity=se, comparison=cmp)
     text = render_report(ctx)
+    assert f"Drawn from {fan.scenarios:,} fresh out-of-sample scenarios (seed {fan.seed})" in text
     for ident in ("quality", "frontier", "tornado", "comparison"):
         assert f'id="{ident}"' in text, ident
     table = text[text.index('<table id="quality"'):]
@@ -417,9 +439,83 @@ def test_a_plan_that_does_nothing_still_reads(run):
     ev = evaluate_spec(instance, PlanSpec(), scenarios=100, seed=instance.plan.seed, backend="numpy")
     doc = {"schema": 1, "name": instance.plan.name, "decisions": [], "financing": [], "stats": ev.stats,
            "scenarios": ev.scenarios, "seed": ev.seed, "backend": ev.backend}
-    text = render_report(ReportContext(instance=instance, document=doc, samples=ev.samples, cash_balance=None))
+    text = render_report(ReportContext(instance=instance, document=doc, samples=ev.samples))
     summary = re.search(r'<p class="lede">(.*?)</p>', text, flags=re.S).group(1)
     assert "Take no action" in summary and "Keep mining at <b>mine</b>" in summary
     assert "No decisions" in text and "No financing draws" in text
     assert re.search(r'<p class="note" id="cash-fan">[^<]*not computed', text)
     assert _text_of(text, "kpi-enpv") == usd(ev.stats["expected_npv_usd"])
+
+
+# ---------------------------------------------------------------- a pure renderer, plain labels
+
+
+FORBIDDEN = ("wattfolio.evaluation", "wattfolio.planning.valuation", "wattfolio.gpu.valuation")
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """Every module (and module.name for `from m import name`) a file imports, absolute."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(x for x in (base, node.module) if x)
+            out.add(module)
+            out.update(f"{module}.{a.name}" for a in node.names)
+    return out
+
+
+def test_report_imports_no_valuation():
+    """report/ draws what the run computed: it imports no valuation, whatever the form."""
+    files = sorted((ROOT / "optimizer" / "report").glob("*.py"))
+    assert len(files) > 5
+    for path in files:
+        for name in _imports(path, "wattfolio.report"):
+            assert not any(name == f or name.startswith(f + ".") for f in FORBIDDEN), f"{path.name}: {name}"
+            assert not name.startswith("wattfolio.gpu"), f"{path.name}: {name}"
+            # from the run, its data class only (for type hints)
+            assert not name.startswith("wattfolio.run.") or name == "wattfolio.run.PlanResult", \
+                f"{path.name}: {name}"
+
+
+def _glyph_id(chart: str, char: str, style: str = "normal") -> str:
+    """The id matplotlib's SVG gives the glyph of `char` (glyphs are drawn as paths)."""
+    from matplotlib.font_manager import FontProperties, findfont
+    from matplotlib.ft2font import FT2Font
+
+    index = FT2Font(findfont(FontProperties(family="DejaVu Sans", style=style))).get_char_index(ord(char))
+    return f'id="{chart}-DejaVuSans-{"Oblique-" if style != "normal" else ""}{index:x}"'
+
+
+def test_dollar_signs_in_labels_are_plain_text():
+    """A pair of $ in a user string must not start mathtext: the dollars are drawn and
+    nothing is set in math italics, and invalid TeX between them does not fail."""
+    svg = timeline_svg([Lane("$x$", "held", [Segment("hold", 0, 12)])], 2026 * 12, 36)
+    assert _glyph_id("timeline", "$") in svg and "Oblique" not in svg
+    noted = timeline_svg([Lane("site", "held", [Segment("hold", 0, 12)], note="a $b$")], 2026 * 12, 36)
+    assert _glyph_id("timeline", "$", "oblique") in noted     # an italic note: its own dollars, slanted
+    from wattfolio.report.charts import tornado_svg
+
+    tornado_svg([r"$\notamacro{$"], [1e6], [2e6], 1.5e6, [r"$\frac$"], ["$y$"])   # not TeX: no parse error
+
+
+def test_site_id_with_dollars_renders(run):
+    """Sites named "$x$" and "shell $x$" (the plan's conversions are at shell): the page
+    renders, the names appear as given in the text and on the chart."""
+    result = run[0]
+    names = {"mine": "$x$", "shell": "shell $x$"}
+    instance = replace(result.instance,
+                       sites=tuple(replace(s, id=names[s.id]) for s in result.instance.sites),
+                       leases=tuple(replace(le, sites=tuple(names[s] for s in le.sites))
+                                    for le in result.instance.leases))
+    doc = result.document
+    doc["decisions"] = [{**d, "site": names[d["site"]]} for d in doc["decisions"]]
+    assert doc["decisions"]
+    text = render_report(ReportContext(instance=instance, document=doc, samples=result.samples))
+    assert "Keep mining at <b>$x$</b>" in text and "At <b>shell $x$</b>, convert" in text
+    assert "<td>shell $x$</td><td>convert</td>" in text
+    timeline = re.search(r'<figure id="timeline">(.*?)</figure>', text, flags=re.S).group(1)
+    assert "<!-- $x$  ·  mining -->" in timeline       # the lane's label, as given
+    assert _glyph_id("timeline", "$") in timeline      # drawn as dollars, not as math

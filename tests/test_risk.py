@@ -168,3 +168,33 @@ def test_bad_inputs_name_the_field() -> None:
         prob_loss([1.0, 2.0, float("nan")])
     with pytest.raises(ValueError, match=r"qs\[1\]: must be in \[0, 1\], got 5.0"):
         quantiles(V5, (0.5, 5.0))
+
+
+@pytest.mark.parametrize("n", [1, 7, 1000, 2023])
+def test_summary_equals_the_figure_functions_bit_for_bit(xp_backends, n) -> None:
+    """summary computes everything in one pass and one transfer; each figure is exactly
+    what its own function gives."""
+    xp = xp_backends.xp
+    v = xp.asarray(np.random.default_rng(n).normal(100.0, 50.0, size=n))
+    for alpha in (0.0, 0.9, 0.95, 0.99):
+        out = summary(v, alpha)
+        mean, se = mean_and_se(v)
+        assert out["expected_npv_usd"] == mean and out["cvar_usd"] == cvar(v, alpha)
+        assert (math.isnan(se) and math.isnan(out["expected_npv_se_usd"])) or out["expected_npv_se_usd"] == se
+        assert out["prob_loss"] == prob_loss(v) and out["npv_quantiles_usd"] == quantiles(v)
+
+
+def test_summary_names_a_non_finite_scenario() -> None:
+    with pytest.raises(ValueError, match=r"values\[3\]: must be finite, got inf"):
+        summary(np.array([1.0, 2.0, 3.0, np.inf]), 0.9)
+
+
+def test_path_figures_equal_numpy_percentiles_and_breaches(xp_backends) -> None:
+    from wattfolio.gpu.risk import path_figures
+
+    rng = np.random.default_rng(2)
+    paths = np.cumsum(rng.normal(0.0, 10.0, size=(501, 36)), axis=1) + 40.0
+    bands, shares = path_figures(xp_backends.xp.asarray(paths), (5, 25, 50, 75, 95), (0.0, 40.0))
+    np.testing.assert_allclose(bands, np.percentile(paths, [5, 25, 50, 75, 95], axis=0), rtol=1e-13, atol=0)
+    assert shares.tolist() == [float(np.mean((paths < f).any(axis=1))) for f in (0.0, 40.0)]
+    assert path_figures(paths, [50])[1].shape == (0,)

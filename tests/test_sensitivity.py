@@ -10,7 +10,8 @@ import pytest
 
 from wattfolio.instance.load import load_instance
 from wattfolio.run import plan_instance
-from wattfolio.analysis.sensitivity import KNOBS, knob, sensitivity, sensitivity_command, strategy
+from wattfolio.analysis.sensitivity import KNOBS, knob, sensitivity, strategy
+from wattfolio.cli.analysis_commands import sensitivity_command
 
 N = 300
 

@@ -281,8 +281,6 @@ def sensitivity(instance: Instance, result: PlanResult, *, scenarios: int | None
     return rows
 
 
-# ---- the command -------------------------------------------------------------------------
-
 def _setting_text(unit: str, v: float | None) -> str:
     if v is None:
         return ""
@@ -296,66 +294,3 @@ def sensitivity_csv(rows: Sequence[dict]) -> str:
             "swing_usd", "cash_short_low_usd", "cash_short_high_usd", "flips_low", "flips_high", "threshold",
             "threshold_low", "threshold_high"]
     return pd.DataFrame([{c: r[c] for c in cols} for r in rows], columns=cols).to_csv(index=False)
-
-
-def tornado_plot(rows: Sequence[dict], base_npv_usd: float) -> str:
-    """tornado.svg: the plan's E[NPV] with each input at its low and high setting."""
-    from ..report.charts import standalone, tornado_svg
-
-    good = [r for r in rows if r.get("npv_low_usd") is not None and r.get("npv_high_usd") is not None]
-    return standalone(tornado_svg([r["label"] for r in good], [r["npv_low_usd"] for r in good],
-                                  [r["npv_high_usd"] for r in good], float(base_npv_usd),
-                                  [_setting_text(r["unit"], r["low"]) for r in good],
-                                  [_setting_text(r["unit"], r["high"]) for r in good]))
-
-
-def sensitivity_command(args, instance: Instance) -> int:
-    """`wattfolio sensitivity INSTANCE --out DIR [--scenarios N] [--seed S] [--backend B]
-    [--chunk C] [--fix ..] [--forbid ..] [--no-replan]`: plans at N scenarios (default
-    min(instance count, 2000)), then writes DIR/sensitivity.json and DIR/sensitivity.csv
-    together (atomically) and prints the tornado table. Exit 3 when no plan exists."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from ..cli.commands import chunk_reporter, console_err, progress_bar
-    from ..formatting import usd
-    from ..outputs import to_json, write_outputs
-    from .whatif import parse_fixes
-
-    fixes = parse_fixes(getattr(args, "fix", None), getattr(args, "forbid", None), instance)
-    console = console_err()
-    n = args.scenarios or min(instance.plan.scenarios, 2000)
-    replan = not getattr(args, "no_replan", False)
-    try:
-        with progress_bar(console) as progress:
-            report = chunk_reporter(progress, "scenarios and valuation", n)
-            result = plan_instance(instance, scenarios=n, seed=args.seed, backend=args.backend,
-                                   chunk=getattr(args, "chunk", None), fixes=fixes,
-                                   valuation_progress=report)
-        rows = sensitivity(instance, result, scenarios=n, backend=args.backend,
-                           chunk=getattr(args, "chunk", None), replan=replan, fixes=fixes,
-                           progress=lambda msg: console.print(f"  {msg}"))
-    except PlanInfeasible as err:
-        console.print(f"[bold red]no feasible plan:[/] {err}")
-        return 3
-    doc = {"schema": 1, "name": instance.plan.name, "instance_sha256": instance.sha256,
-           "scenarios": n, "seed": result.seed, "backend": result.backend, "replan": replan,
-           "fixes": [str(f) for f in fixes], "plan": result.document["decisions"],
-           "base_npv_usd": rows[0]["base_npv_usd"] if rows else result.stats["expected_npv_usd"],
-           "inputs": rows}
-    write_outputs(args.out, {"sensitivity.json": to_json(doc), "sensitivity.csv": sensitivity_csv(rows),
-                             "tornado.svg": tornado_plot(rows, doc["base_npv_usd"])})
-    out = Console(highlight=False)
-    t = Table(title=f"Sensitivity of the plan's E[NPV] (base {usd(doc['base_npv_usd'])}), "
-                    f"{n:,} scenarios", title_justify="left")
-    for c in ("input", "low", "high", "E[NPV] low", "E[NPV] high", "plan flips at"):
-        t.add_column(c, justify="left" if c in ("input", "plan flips at") else "right")
-    for r in rows:
-        flip = _setting_text(r["unit"], r["threshold"]) if r["threshold"] is not None else (
-            "no flip in range" if replan else "not re-planned")
-        t.add_row(r["label"], _setting_text(r["unit"], r["low"]), _setting_text(r["unit"], r["high"]),
-                  f"{usd(r['npv_low_usd'])}" + (" (cash short)" if r["cash_short_low_usd"] else ""),
-                  f"{usd(r['npv_high_usd'])}" + (" (cash short)" if r["cash_short_high_usd"] else ""), flip)
-    out.print(t)
-    out.print(f"wrote {args.out}/sensitivity.json, sensitivity.csv, tornado.svg")
-    return 0

@@ -1,8 +1,8 @@
 """What-ifs: a strategy team's "what if we must sell X / never convert Y" as plan constraints.
 
 `parse_fixes` turns the CLI's ``--fix SITE=ACTION[@YYYY-MM]`` and
-``--forbid SITE=ACTION[@YYYY-MM]`` into `wattfolio.mip.solve.Fix` objects, checking each against
-the instance and the set against itself, so that an impossible request is a clear input
+``--forbid SITE=ACTION[@YYYY-MM]`` into `wattfolio.planning.fixes.Fix` objects, checking each
+against the instance and the set against itself (by the plan rules, `planning.rules`), so that an impossible request is a clear input
 error (exit 2) before any scenario is valued, not a solver failure later. `compare` says
 what the constraints cost: the value given up in expected NPV and CVaR, and the decisions
 that differ.
@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from ..planning.catalog import KINDS, Action, build_catalog, decision_months
+from ..planning.catalog import KINDS, build_catalog, decision_months
 from ..errors import PlanError
 from ..instance.types import Instance, month_str, parse_month
 from ..run import PlanResult, plan_instance
-from ..mip.solve import Fix
+from ..planning.fixes import Fix, contradictions
+from ..planning.rules import why_ineligible
 
 
 def _parse_one(flag: str, text: str, instance: Instance, grid: set[int],
@@ -61,8 +62,9 @@ def parse_fixes(fix: Sequence[str] | None, forbid: Sequence[str] | None,
 
     Checked one by one: the syntax, the site and action exist, the date is YYYY-MM on the
     decision grid, and some candidate action matches (a site without a sale option cannot
-    be sold; a convert after the lease's sign_by does not exist). Checked together (what
-    would make the MIP infeasible for a reason the user wrote down):
+    be sold; a convert after the lease's sign_by does not exist). Checked together by the
+    plan rules (`planning.fixes.contradictions`: what would make the MIP infeasible for a
+    reason the user wrote down):
 
     * a fix all of whose matching actions are forbidden (``--fix X=convert@2026-07`` with
       ``--forbid X=convert``);
@@ -84,72 +86,13 @@ def parse_fixes(fix: Sequence[str] | None, forbid: Sequence[str] | None,
     catalog = build_catalog(instance)
     for where, f in parsed:
         if not any(f.matches(a) for a in catalog):
-            errors.append(f"{where}: no candidate action matches ({_why_none(instance, f)})")
+            why = why_ineligible(instance, f.site, f.kind, f.start)
+            errors.append(f"{where}: no candidate action matches ({why})")
     if not errors:
-        errors += _contradictions(parsed, catalog, instance)
+        errors += contradictions(parsed, catalog, instance)
     if errors:
         raise PlanError(errors)
     return [f for _, f in parsed]
-
-
-def _why_none(instance: Instance, f: Fix) -> str:
-    site = instance.site(f.site)
-    if f.kind == "sell":
-        return "the site has no sale option" if site.sale is None or site.status == "candidate" \
-            else "a sale starting then would close after the horizon"
-    if f.kind == "acquire":
-        return "only candidate sites with an acquire option can be acquired" \
-            if site.status != "candidate" or site.acquire is None \
-            else "land is bought only while a lease listing the site can still be signed"
-    if site.hpc is None:
-        return "the site has no hpc option"
-    leases = [le for le in instance.leases if f.site in le.sites]
-    if not leases:
-        return "no lease lists this site"
-    last = max(le.sign_by for le in leases)
-    return (f"every lease listing it must be signed by {month_str(last)}"
-            + (", and a candidate site must be acquired and energised first"
-               if site.status == "candidate" else ""))
-
-
-def _contradictions(parsed: list[tuple[str, Fix]], catalog: Sequence[Action],
-                    instance: Instance) -> list[str]:
-    errors: list[str] = []
-    fixes = [(w, f) for w, f in parsed if not f.forbid]
-    forbids = [(w, f) for w, f in parsed if f.forbid]
-
-    def allowed(f: Fix) -> list[Action]:
-        return [a for a in catalog if f.matches(a) and not any(g.matches(a) for _, g in forbids)]
-
-    for w, f in fixes:
-        if not allowed(f):
-            by = [wg for wg, g in forbids if any(g.matches(a) for a in catalog if f.matches(a))]
-            errors.append(f"{w} contradicts {' and '.join(by)}: every action it allows is forbidden")
-    for site_id in {f.site for _, f in fixes}:
-        here = [(w, f) for w, f in fixes if f.site == site_id]
-        sells = [(w, f) for w, f in here if f.kind == "sell"]
-        if sells:
-            for w, f in here:
-                if f.kind != "sell":
-                    errors.append(f"{w} contradicts {sells[0][0]}: a sold site takes no other action")
-        for kind, rule in (("sell", "a site is sold at most once"),
-                           ("acquire", "a site is acquired at most once")):
-            dated = [(w, f) for w, f in here if f.kind == kind and f.start is not None]
-            if len({f.start for _, f in dated}) > 1:
-                errors.append(f"{dated[0][0]} contradicts {dated[1][0]}: {rule}")
-        site = instance.site(site_id)
-        if site.status == "candidate" and site.acquire is not None:
-            lag = site.acquire.energize_months
-            acq_fix = [f.start for _, f in here if f.kind == "acquire" and f.start is not None]
-            acquires = [a for a in catalog if a.site == site_id and a.kind == "acquire"
-                        and not any(g.matches(a) for _, g in forbids)
-                        and (not acq_fix or a.start == acq_fix[0])]
-            for w, f in here:
-                if f.kind == "convert" and not any(
-                        b.start + lag <= a.start for a in allowed(f) for b in acquires):
-                    errors.append(f"{w}: no allowed acquisition of {site_id!r} is energised "
-                                  f"({lag} months) by the convert's start")
-    return errors
 
 
 # ---- what the constraints cost -----------------------------------------------------------

@@ -4,34 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..evaluation import evaluate_spec
+from ..errors import EXIT_INFEASIBLE
 from ..formatting import usd
 from ..instance.types import Instance
 from ..planning.plan_file import read_plan
-from ..run import PlanResult, plan_instance, write_plan_outputs
-
-
-def console_err() -> Console:
-    # progress goes to stderr so that stdout stays clean for --json and pipes
-    return Console(stderr=True, highlight=False)
-
-
-def progress_bar(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False,
-                    disable=not console.is_terminal)
-
-
-def chunk_reporter(progress: Progress, label: str, total: int) -> Callable[[int, int], None]:
-    task = progress.add_task(label, total=total)
-    return lambda done, _total: progress.update(task, completed=done)
+from ..planning.cash_fan import CashFan
+from ..run import PlanResult, in_sample_cash_fan, plan_instance, write_plan_outputs
+from .progress import chunk_reporter, console_err, progress_bar
 
 
 def stats_table(stats: dict, title: str) -> Table:
@@ -78,7 +63,7 @@ def evaluate_command(args, instance: Instance) -> int:
 
 
 def plan_command(args, instance: Instance) -> int:
-    from ..report.render import build_context, render_report
+    from ..report import build_context, render_report
     from ..mip.solve import PlanInfeasible
     from ..analysis.whatif import compare, parse_fixes
 
@@ -112,11 +97,11 @@ def plan_command(args, instance: Instance) -> int:
                                            fixes=fixes or None, progress=say)
     except PlanInfeasible as err:
         console.print(f"[bold red]no feasible plan:[/] {err}")
-        return 3
+        return EXIT_INFEASIBLE
     result.quality = quality
     result.whatif = comparison
     result.seconds_total = time.perf_counter() - t0
-    ctx = build_context(result, backend=args.backend, chunk=args.chunk, quality=quality,
+    ctx = build_context(result, cash=_cash_fan(args, result, quality), quality=quality,
                         frontier=frontier_rows, sensitivity=sensitivity_rows, comparison=comparison)
     extra = {"report.html": render_report(ctx)}
     if frontier_rows is not None:
@@ -131,6 +116,16 @@ def plan_command(args, instance: Instance) -> int:
                       f"with gap {result.solver['gap']:.3%}: this is the best plan found, not a proven optimum")
     print_plan_summary(result, args.out, sorted(extra))
     return 0
+
+
+def _cash_fan(args, result: PlanResult, quality: dict | None) -> CashFan:
+    """The report's cash fan: the out-of-sample evaluation's when quality ran one (it
+    valued the plan's cash already), else the plan valued once more on its own in-sample
+    scenarios."""
+    fan = ((quality or {}).get("out_of_sample") or {}).get("cash_balance_usd")
+    if fan is not None:
+        return CashFan.from_dict(fan)
+    return in_sample_cash_fan(result, backend=args.backend, chunk=args.chunk)
 
 
 def _quality(args, result: PlanResult, fixes, say) -> dict | None:

@@ -1,11 +1,12 @@
-"""`wattfolio` command line: validate, evaluate, plan, frontier, sensitivity, synth.
+"""`wattfolio` command line: validate, schema, init, evaluate, plan, frontier, sensitivity, synth.
 
 Exit codes: 0 done; 2 bad input (instance, plan or arguments), nothing written;
 3 no plan meets the constraints (the message says which and by how much).
-Read downward from here to find where any number comes from:
-load (optimizer/load.py) -> catalog (optimizer/catalog.py) -> engine
-(optimizer/engine.py -> gpu/valuation.py) -> model and cuts (optimizer/solve.py) ->
-outputs (optimizer/plan_file.py).
+Read downward from here to find where any number comes from: the commands
+(cli/commands.py) -> the run (run.py) -> load and checks (instance/) -> the catalog and
+plan rules (planning/catalog.py) -> the scenario engine (planning/valuation.py ->
+gpu/valuation.py) -> the MIP and its CVaR cuts (mip/solve.py) -> plan files
+(planning/plan_file.py) and the report (report/).
 """
 from __future__ import annotations
 
@@ -15,10 +16,7 @@ from typing import Sequence
 
 from ..gpu.backend import BackendError
 
-from ..errors import InstanceError, PlanError
-
-EXIT_BAD_INPUT = 2
-EXIT_INFEASIBLE = 3
+from ..errors import EXIT_BAD_INPUT, InstanceError, PlanError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,10 +49,19 @@ _at_least_two = _checked(int, lambda v: v >= 2, "an integer >= 2")
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="wattfolio", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    v = sub.add_parser("validate", help="check an instance file; exit 0 or print every error and exit 2")
+    v = sub.add_parser("validate", help="check an instance file; exit 0 or print every error and exit 2 "
+                                        "(warnings either way)")
     v.add_argument("instance")
+
+    sc = sub.add_parser("schema", help="print the instance reference (Markdown), or its JSON Schema")
+    sc.add_argument("--json", action="store_true", help="print the JSON Schema (draft 2020-12) instead")
+
+    ini = sub.add_parser("init", help="write a commented starter instance that validates as is")
+    ini.add_argument("name", help="the plan's name (plan.name)")
+    ini.add_argument("--out", help="file to write (default: stdout); an existing file is kept")
 
     def engine_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--scenarios", type=_positive_int, help="scenario count (default: the instance's)")
@@ -116,10 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wattfolio")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
+
+
 def _load(path: str, hours: int | None = None):
     from ..instance.load import load_instance
+    from ..instance.warnings import instance_warnings
 
     inst = load_instance(path)
+    for line in instance_warnings(inst):    # shown, never fatal; plan.json lists them too
+        print(f"warning: {line}", file=sys.stderr)
     if hours is not None:
         if hours > 730:
             raise InstanceError([f"--hours: must be in 1..730, got {hours}"])
@@ -135,6 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return validate_main(args.instance)
         if args.command == "synth":
             return _synth(args)
+        if args.command == "schema":
+            from ..instance.reference import json_text, markdown
+            sys.stdout.write(json_text() if args.json else markdown())
+            return 0
+        if args.command == "init":
+            return _init(args)
         if args.command == "evaluate":
             from .commands import evaluate_command
             return evaluate_command(args, _load(args.instance, args.hours))
@@ -142,10 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands import plan_command
             return plan_command(args, _load(args.instance, args.hours))
         if args.command == "frontier":
-            from ..analysis.frontier import frontier_command
+            from .analysis_commands import frontier_command
             return frontier_command(args, _load(args.instance, args.hours))
         if args.command == "sensitivity":
-            from ..analysis.sensitivity import sensitivity_command
+            from .analysis_commands import sensitivity_command
             return sensitivity_command(args, _load(args.instance, args.hours))
     except (InstanceError, PlanError) as err:
         for line in err.errors:
@@ -154,6 +179,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BackendError as err:  # --backend cupy without a CUDA device
         print(f"error: --backend: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    return 0
+
+
+def _init(args) -> int:
+    from pathlib import Path
+
+    from ..outputs import write_file
+    from ..instance.starter import starter_toml
+
+    text = starter_toml(args.name)
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    if Path(args.out).exists():
+        print(f"error: --out: {args.out} exists; not overwritten", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    write_file(args.out, text)
+    print(f"wrote {args.out}; check it with: wattfolio validate {args.out}", file=sys.stderr)
     return 0
 
 

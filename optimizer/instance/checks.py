@@ -1,4 +1,4 @@
-"""What a valid `schema = 1` instance is: the key table (`SCHEMA`) and named checks.
+"""What a valid `schema = 1` instance is beyond its key table (`instance/schema.py`): named checks.
 
 Each check is a plain function `check_x(data) -> list[str]` over the raw TOML dict
 (before any data class is built), in the style of PyPSA's `consistency.py` and Switch's
@@ -12,343 +12,15 @@ The checks are written to be independent: a value of the wrong type is reported 
 """
 from __future__ import annotations
 
-import difflib
-import math
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field as dc_field
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .types import (
-    Acquire, AiStress, Bitcoin, Finance, Hpc, HpcMarket, Instrument, Lease, Market, Mining, Plan,
-    Risk, Sale, Site, TerminalMultiple, month_str, parse_month,
+from .raw import (
+    _items, _month, _num, _str, _suggest, _type_errors, _well_typed, iter_tables, join, show,
 )
-
-STATUSES = ("operating", "development", "candidate")
-USES = ("mining", "solar", "land")
-INSTRUMENT_KINDS = ("convertible", "secured_notes", "equity")
-DEBT_KINDS = ("convertible", "secured_notes")
-
-
-# --------------------------------------------------------------------------- rules
-
-@dataclass(frozen=True)
-class Rule:
-    """A condition on one well-typed value; `text` is the message when it fails."""
-
-    text: str
-    ok: Callable[[Any], bool]
-
-
-def gt(lo: float) -> Rule:
-    return Rule(f"must be > {lo:g}", lambda v: v > lo)
-
-
-def ge(lo: float) -> Rule:
-    return Rule(f"must be >= {lo:g}", lambda v: v >= lo)
-
-
-def interval(lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False) -> Rule:
-    """lo..hi with each end open or closed, written in interval notation."""
-    text = f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-
-    def ok(v: float) -> bool:
-        above = v > lo if lo_open else v >= lo
-        below = v < hi if hi_open else v <= hi
-        return above and below
-
-    return Rule(text, ok)
-
-
-def one_of(*choices: Any) -> Rule:
-    return Rule("must be one of " + ", ".join(repr(c) for c in choices), lambda v: v in choices)
-
-
-def non_empty(what: str) -> Rule:
-    return Rule(f"must name at least one {what}", lambda v: len(v) > 0)
-
-
-# --------------------------------------------------------------------------- schema
-
-@dataclass(frozen=True)
-class Field:
-    """One key of a table.
-
-    kind: str | float | int | month | str_list | month_list (scalars and lists), or
-    table | tables (array of tables) | map (table of tables keyed by id), which carry
-    `fields` and the data class `cls` they build.
-    """
-
-    kind: str
-    required: bool = True
-    rule: Rule | None = None
-    fields: Mapping[str, Field] = dc_field(default_factory=dict)
-    cls: type | None = None
-    fill: bool = False      # an absent optional table is built from {} (all defaults)
-
-
-def _f(rule: Rule | None = None, *, required: bool = True) -> Field:
-    return Field("float", required, rule)
-
-
-def _i(rule: Rule | None = None, *, required: bool = True) -> Field:
-    return Field("int", required, rule)
-
-
-_PROB = interval(0, 1)
-
-SCHEMA: dict[str, Field] = {
-    "schema": Field("int", rule=Rule("must be 1 (the only schema this version reads)",
-                                     lambda v: v == 1)),
-    "plan": Field("table", cls=Plan, fields={
-        "name": Field("str"),
-        "start": Field("month"),
-        "horizon_years": _i(interval(1, 50)),
-        "decision_step_months": _i(ge(1)),
-        "discount_rate": _f(interval(0, 1, hi_open=True)),
-        "scenarios": _i(ge(1)),
-        "hours_per_month": _i(interval(1, 730), required=False),
-        # the seed keys a counter-based generator: it must fit an unsigned word
-        "seed": _i(interval(0, 2**32 - 1)),
-        "terminal_multiple": Field("table", required=False, cls=TerminalMultiple, fields={
-            "hpc": _f(ge(0), required=False),
-            "mining": _f(ge(0), required=False),
-        }),
-    }),
-    "risk": Field("table", required=False, cls=Risk, fill=True, fields={
-        "alpha": _f(interval(0, 1, lo_open=True, hi_open=True), required=False),
-        "cvar_floor_usd": _f(required=False),
-        "weight": _f(_PROB, required=False),
-    }),
-    "bitcoin": Field("table", cls=Bitcoin, fields={
-        "price_usd": _f(gt(0)),
-        "drift": _f(),
-        "volatility": _f(ge(0)),
-        "network_hashrate_ehs": _f(gt(0)),
-        "fees_btc_per_block": _f(ge(0)),
-        "subsidy_btc": _f(ge(0)),
-        "halvings": Field("month_list", required=False),
-        "hashrate_price_elasticity": _f(required=False),
-        # exactly one network mode: hashrate_growth, or the three marginal-fleet keys
-        # (check_network_mode)
-        "hashrate_growth": _f(gt(-1), required=False),
-        "marginal_efficiency_j_per_th": _f(gt(0), required=False),
-        "marginal_power_usd_per_mwh": _f(gt(0), required=False),
-        "hashrate_adjustment_speed": _f(ge(0), required=False),
-    }),
-    "markets": Field("map", cls=Market, fields={
-        "mean_price": _f(gt(0)),
-        "volatility": _f(ge(0)),
-        "mean_reversion": _f(ge(0)),
-        "seasonal_amplitude": _f(ge(0)),
-        "seasonal_peak_month": _i(interval(1, 12)),
-        "hourly_volatility": _f(ge(0)),
-        "spike_probability": _f(_PROB),
-        "spike_price": _f(ge(0)),
-        "price_cap": _f(gt(0)),
-    }),
-    "hpc_market": Field("table", cls=HpcMarket, fields={
-        "rate_kw_month": _f(gt(0)),
-        "volatility": _f(ge(0)),
-        "drift": _f(),
-        "mean_reversion": _f(ge(0), required=False),
-    }),
-    "sites": Field("tables", cls=Site, fields={
-        "id": Field("str"),
-        "market": Field("str"),
-        "status": Field("str", rule=one_of(*STATUSES)),
-        "use": Field("str", rule=one_of(*USES)),
-        "capacity_mw": _f(gt(0)),
-        "ownership": _f(interval(0, 1, lo_open=True), required=False),
-        "mining": Field("table", required=False, cls=Mining, fields={
-            "efficiency_j_per_th": _f(gt(0)),
-            "opex_usd_per_mw_month": _f(ge(0)),
-            "shutdown_after_loss_months": _i(ge(0), required=False),
-            "restart_after_profit_months": _i(ge(0), required=False),
-            "restart_cost_usd_per_mw": _f(ge(0), required=False),
-        }),
-        "hpc": Field("table", required=False, cls=Hpc, fields={
-            "max_mw": _f(gt(0)),
-            "capex_usd_per_mw": _f(gt(0)),
-            "capex_overrun_volatility": _f(ge(0)),
-            "build_months": _i(ge(1)),
-            "delay_months_mean": _f(ge(0)),
-            "pue": _f(ge(1), required=False),
-        }),
-        "sale": Field("table", required=False, cls=Sale, fields={
-            "low_usd": _f(ge(0)),
-            "mode_usd": _f(ge(0)),
-            "high_usd": _f(ge(0)),
-            "close_probability": _f(_PROB),
-            "months_to_close": _i(ge(0)),
-        }),
-        "acquire": Field("table", required=False, cls=Acquire, fields={
-            "cost_usd": _f(ge(0)),
-            "energize_months": _i(ge(0)),
-        }),
-    }),
-    "leases": Field("tables", required=False, cls=Lease, fields={
-        "id": Field("str"),
-        "tenant": Field("str"),
-        "sites": Field("str_list", rule=non_empty("site")),
-        "max_mw": _f(gt(0)),
-        # exactly one of the two (check_lease_rent): the starting rent, or the total
-        # contract value a release quotes
-        "rate_kw_month": _f(gt(0), required=False),
-        "contract_value_usd": _f(gt(0), required=False),
-        "escalator": _f(gt(-1)),
-        "tenor_years": _i(ge(1)),
-        "noi_margin": _f(interval(0, 1, lo_open=True)),
-        "sign_by": Field("month"),
-        "default_rate": _f(_PROB),
-        "renewal_probability": _f(_PROB),
-        "backstop_usd": _f(ge(0), required=False),
-        "backstop_cost_usd": _f(ge(0), required=False),
-        "relet_months": _i(ge(0), required=False),
-    }),
-    "ai_stress": Field("table", required=False, cls=AiStress, fill=True, fields={
-        "annual_probability": _f(interval(0, 1, hi_open=True), required=False),
-        "rent_drop": _f(interval(0, 1, hi_open=True), required=False),
-        "default_multiplier": _f(ge(1), required=False),
-    }),
-    "finance": Field("table", required=False, cls=Finance, fields={
-        "cash_usd": _f(ge(0)),
-        "min_cash_usd": _f(ge(0), required=False),
-        # required only with debt / a convertible: `check_finance_rates`
-        "cost_of_debt": _f(interval(0, 1, lo_open=True, hi_open=True), required=False),
-        "risk_free_rate": _f(interval(0, 1, hi_open=True), required=False),
-        "instruments": Field("tables", required=False, cls=Instrument, fields={
-            "id": Field("str"),
-            "kind": Field("str", rule=one_of(*INSTRUMENT_KINDS)),
-            "max_usd": _f(gt(0)),
-            "issue_by": Field("month"),
-            "fee": _f(interval(0, 1, hi_open=True), required=False),
-            "rate": _f(ge(0), required=False),
-            "maturity": Field("month", required=False),
-            "conversion_premium": _f(ge(0), required=False),
-            "equity_volatility": _f(ge(0), required=False),
-            "loan_to_cost": _f(interval(0, 1, lo_open=True), required=False),
-        }),
-    }),
-}
-
-_NESTED = ("table", "tables", "map")
-
-
-# --------------------------------------------------------------------------- helpers
-
-def show(value: Any) -> str:
-    """A value as the user would recognise it in their file."""
-    return repr(value)
-
-
-def join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def iter_tables(data: Mapping[str, Any]) -> Iterator[tuple[str, dict, Mapping[str, Field]]]:
-    """(path, table, its fields) for the root and every nested table of the right shape."""
-    yield from _tables("", data, SCHEMA)
-
-
-def _tables(path: str, table: Mapping[str, Any], fields: Mapping[str, Field]):
-    yield path, table, fields
-    for key, f in fields.items():
-        value, sub = table.get(key), join(path, key)
-        if f.kind == "table" and isinstance(value, dict):
-            yield from _tables(sub, value, f.fields)
-        elif f.kind == "tables" and isinstance(value, list):
-            for i, item in enumerate(value):
-                if isinstance(item, dict):
-                    yield from _tables(f"{sub}[{i}]", item, f.fields)
-        elif f.kind == "map" and isinstance(value, dict):
-            for name, item in value.items():
-                if isinstance(item, dict):
-                    yield from _tables(f"{sub}.{name}", item, f.fields)
-
-
-def _is_number(v: Any) -> bool:
-    # bool is an int subclass in Python, but `true` is never a quantity
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _type_errors(path: str, f: Field, v: Any) -> list[str]:
-    """Why v is not of kind f.kind ([] when it is)."""
-    kind = f.kind
-    if kind == "str":
-        return [] if isinstance(v, str) else [f"{path}: expected a string, got {show(v)}"]
-    if kind == "float":
-        if not _is_number(v):
-            return [f"{path}: expected a number, got {show(v)}"]
-        if not math.isfinite(v):
-            return [f"{path}: expected a finite number, got {show(v)}"]
-        return []
-    if kind == "int":
-        return [] if isinstance(v, int) and not isinstance(v, bool) else [
-            f"{path}: expected an integer, got {show(v)}"]
-    if kind == "month":
-        try:
-            parse_month(v)
-        except ValueError as e:
-            return [f"{path}: {e}"]
-        return []
-    if kind in ("str_list", "month_list"):
-        if not isinstance(v, list):
-            return [f"{path}: expected a list, got {show(v)}"]
-        item = Field("str" if kind == "str_list" else "month")
-        return [e for i, x in enumerate(v) for e in _type_errors(f"{path}[{i}]", item, x)]
-    if kind == "table":
-        return [] if isinstance(v, dict) else [f"{path}: expected a table, got {show(v)}"]
-    if kind == "tables":
-        if not isinstance(v, list):
-            return [f"{path}: expected an array of tables, got {show(v)}"]
-        return [f"{path}[{i}]: expected a table, got {show(x)}"
-                for i, x in enumerate(v) if not isinstance(x, dict)]
-    if kind == "map":
-        if not isinstance(v, dict):
-            return [f"{path}: expected a table of tables, got {show(v)}"]
-        return [f"{join(path, k)}: expected a table, got {show(x)}"
-                for k, x in v.items() if not isinstance(x, dict)]
-    raise AssertionError(f"unknown field kind {kind!r}")
-
-
-def _well_typed(f: Field, v: Any) -> bool:
-    return not _type_errors("", f, v)
-
-
-def _items(data: Mapping[str, Any], *keys: str) -> list[tuple[str, dict]]:
-    """(path, table) of each well-formed entry of an array of tables at data[keys...]."""
-    node: Any = data
-    for k in keys:
-        if not isinstance(node, dict):
-            return []
-        node = node.get(k)
-    if not isinstance(node, list):
-        return []
-    base = ".".join(keys)
-    return [(f"{base}[{i}]", t) for i, t in enumerate(node) if isinstance(t, dict)]
-
-
-def _str(table: Mapping[str, Any], key: str) -> str | None:
-    v = table.get(key)
-    return v if isinstance(v, str) else None
-
-
-def _num(table: Mapping[str, Any], key: str) -> float | None:
-    v = table.get(key)
-    return v if _is_number(v) and math.isfinite(v) else None
-
-
-def _month(table: Mapping[str, Any], key: str) -> int | None:
-    try:
-        return parse_month(table.get(key))
-    except ValueError:
-        return None
-
-
-def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1)
-    return f", did you mean {close[0]!r}?" if close else ""
-
+from .finite import check_bitcoin_tail
+from .schema import _NESTED, DEBT_KINDS, INSTRUMENT_KINDS, SCHEMA, STATUSES, Field
+from .types import Hpc, month_str
 
 # --------------------------------------------------------------------------- checks
 
@@ -365,6 +37,7 @@ def check_unknown_keys(data: Mapping[str, Any]) -> list[str]:
 
 
 def check_required_keys(data: Mapping[str, Any]) -> list[str]:
+    """Every required key of every table that is there (SCHEMA's `required`)."""
     out = []
     for path, table, fields in iter_tables(data):
         for key, f in fields.items():
@@ -375,6 +48,7 @@ def check_required_keys(data: Mapping[str, Any]) -> list[str]:
 
 
 def check_types(data: Mapping[str, Any]) -> list[str]:
+    """Each value has its key's kind: a number, an integer, a 'YYYY-MM' month, a table..."""
     out = []
     for path, table, fields in iter_tables(data):
         for key, f in fields.items():
@@ -384,6 +58,7 @@ def check_types(data: Mapping[str, Any]) -> list[str]:
 
 
 def check_ranges(data: Mapping[str, Any]) -> list[str]:
+    """Each well-typed value meets its key's rule: the range, the choices, the length."""
     out = []
     for path, table, fields in iter_tables(data):
         for key, f in fields.items():
@@ -406,6 +81,7 @@ def check_not_empty(data: Mapping[str, Any]) -> list[str]:
 
 
 def check_duplicate_ids(data: Mapping[str, Any]) -> list[str]:
+    """Site, lease and instrument ids are unique: decisions and plans name them."""
     out = []
     for keys in (("sites",), ("leases",), ("finance", "instruments")):
         first: dict[str, str] = {}
@@ -639,6 +315,29 @@ def check_tenant_credit(data: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def check_terminal_multiple(data: Mapping[str, Any]) -> list[str]:
+    """Value past the horizon is stated where it exists: `plan.terminal_multiple.mining`
+    once a site mines, `.hpc` once a lease is on offer. Leases are valued to their end
+    and fleets only to the horizon, so a silent 0 would tilt every plan toward converting
+    (and understate the residual of the space): 0 must be written to be meant."""
+    plan = data.get("plan")
+    if not isinstance(plan, dict):
+        return []
+    tm = plan.get("terminal_multiple", {})
+    if not isinstance(tm, dict):
+        return []   # check_types reports it
+    miners = [_str(s, "id") or p for p, s in _items(data, "sites") if "mining" in s]
+    leases = [_str(t, "id") or p for p, t in _items(data, "leases")]
+    out = []
+    for key, needs, what, dropped in (
+            ("mining", miners, "a site mines", "every fleet's margin past the horizon"),
+            ("hpc", leases, "a lease is on offer", "a converted space's value after its lease")):
+        if needs and key not in tm:
+            out.append(f"plan.terminal_multiple.{key}: required when {what} ({', '.join(needs)}): "
+                       f"without it {dropped} counts as 0; write {key} = 0 to mean that, got none")
+    return out
+
+
 _HORIZON = SCHEMA["plan"].fields["horizon_years"]
 
 CHECKS: list[Callable[[Mapping[str, Any]], list[str]]] = [
@@ -658,6 +357,8 @@ CHECKS: list[Callable[[Mapping[str, Any]], list[str]]] = [
     check_decision_dates,
     check_lease_rent,
     check_tenant_credit,
+    check_terminal_multiple,
+    check_bitcoin_tail,
 ]
 
 

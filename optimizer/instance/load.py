@@ -18,8 +18,11 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from .checks import SCHEMA, Field, run_checks
-from ..errors import InstanceError
+from .checks import run_checks
+from .raw import defaulted_paths
+from .schema import SCHEMA, Field
+from .warnings import instance_warnings
+from ..errors import EXIT_BAD_INPUT, InstanceError
 from .types import Instance, parse_month
 
 
@@ -28,6 +31,18 @@ def load_instance(path: str | os.PathLike) -> Instance:
 
     Raises InstanceError listing every problem found (a missing file, a TOML syntax
     error, or all validation errors at once).
+    """
+    data, sha256 = read_data(path)
+    return parse_instance(data, sha256=sha256)
+
+
+def read_data(path: str | os.PathLike) -> tuple[dict[str, Any], str]:
+    """The raw TOML dict of an instance file and the sha256 of its bytes, unvalidated.
+
+    Raises
+    ------
+    InstanceError
+        The file is missing, unreadable, not UTF-8 or not TOML.
     """
     raw = _read(path)
     try:
@@ -38,7 +53,7 @@ def load_instance(path: str | os.PathLike) -> Instance:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InstanceError([f"{path}: invalid TOML: {e}"]) from None
-    return parse_instance(data, sha256=hashlib.sha256(raw).hexdigest())
+    return data, hashlib.sha256(raw).hexdigest()
 
 
 def parse_instance(data: dict, sha256: str = "") -> Instance:
@@ -47,7 +62,7 @@ def parse_instance(data: dict, sha256: str = "") -> Instance:
     if errors:
         raise InstanceError(errors)
     fields = {k: f for k, f in SCHEMA.items() if k != "schema"}
-    return Instance(**_kwargs(data, fields), sha256=sha256)
+    return Instance(**_kwargs(data, fields), sha256=sha256, defaulted=defaulted_paths(data))
 
 
 def validate_file(path: str | os.PathLike) -> list[str]:
@@ -60,16 +75,29 @@ def validate_file(path: str | os.PathLike) -> list[str]:
 
 
 def validate_main(path: str) -> int:
-    """`wattfolio validate`: print OK and a summary (exit 0) or every error (exit 2)."""
+    """`wattfolio validate`: OK and a summary (exit 0) or every error (exit 2), and in
+    either case every warning, as `warning: ...` lines on stderr."""
     try:
-        inst = load_instance(path)
+        data, sha256 = read_data(path)
     except InstanceError as e:
-        for line in e.errors:
-            print(f"error: {line}", file=sys.stderr)
-        return 2
+        _print("error", e.errors)
+        return EXIT_BAD_INPUT
+    errors = run_checks(data)
+    # a warning can explain an error next to it (55 for a volatility: out of range, and
+    # a percent), so warnings are shown either way, after the errors
+    _print("error", errors)
+    _print("warning", instance_warnings(data))
+    if errors:
+        return EXIT_BAD_INPUT
+    inst = parse_instance(data, sha256=sha256)
     print(f"OK: {path} ({len(inst.sites)} sites, {len(inst.leases)} leases, "
           f"{len(inst.finance.instruments)} instruments)")
     return 0
+
+
+def _print(kind: str, lines: list[str]) -> None:
+    for line in lines:
+        print(f"{kind}: {line}", file=sys.stderr)
 
 
 def _read(path: str | os.PathLike) -> bytes:

@@ -261,6 +261,10 @@ class Instance:
     finance: Finance = field(default_factory=lambda: Finance(cash_usd=0.0))
     ai_stress: AiStress = field(default_factory=AiStress)
     sha256: str = ""                # of the source file's bytes
+    # paths of the optional keys the source file left to their defaults (instance/raw.py,
+    # `defaulted_paths`), None when built in code: lets warnings tell a default from a
+    # value written on purpose
+    defaulted: frozenset[str] | None = None
 
     def with_plan(self, **changes) -> "Instance":
         """This instance with some plan settings changed (scenarios, seed, hours, ...)."""

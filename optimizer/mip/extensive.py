@@ -19,7 +19,10 @@ from ..gpu.value_table import ValueTable
 
 from ..planning.catalog import Action
 from ..instance.types import Instance
-from .model import SCALE, PlanModel, SolveOutcome, _expr
+from .build import SCALE, linear_expr, plan_columns
+from .data import ModelData
+from .model import PlanModel
+from .session import SolveOutcome
 
 
 @dataclass
@@ -32,28 +35,39 @@ class ExtensiveResult:
     model: PlanModel
 
 
+def rockafellar_uryasev(npv_usd: np.ndarray, baseline_usd: np.ndarray, *, alpha: float,
+                        weight: float = 0.0, floor: float | None = None):
+    """An `extra_functionality` hook adding the Rockafellar-Uryasev rows for scenario
+    NPVs `npv_usd` (A, S) and `baseline_usd` (S,): ``m.cvar`` in $M, bounding ``eta``
+    when `weight` > 0 and held >= `floor` (USD) when given."""
+
+    def add(m: pyo.ConcreteModel, data: ModelData) -> None:
+        npv, base = npv_usd / SCALE, baseline_usd / SCALE
+        S = npv.shape[1]
+        n = (1.0 - alpha) * S
+        _, qv, dv = plan_columns(m, data)
+        qdv, fin = qv + dv, -data.draw_cost
+        m.S = pyo.RangeSet(0, S - 1)
+        m.z = pyo.Var()
+        m.u = pyo.Var(m.S, bounds=(0.0, None))
+        m.tail = pyo.Constraint(m.S, rule=lambda _, s: (
+            m.u[s] - m.z + linear_expr(np.concatenate([npv[:, s], fin]), qdv, base[s]) >= 0.0))
+        m.cvar = pyo.Expression(expr=m.z - sum(m.u[s] for s in range(S)) / n)
+        if weight > 0:
+            m.cvar_epi = pyo.Constraint(expr=m.eta <= m.cvar)
+        if floor is not None:
+            m.floor = pyo.Constraint(expr=m.cvar >= floor / SCALE)
+
+    return add
+
+
 def build_extensive(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
                     alpha: float, weight: float = 0.0, floor: float | None = None) -> PlanModel:
     """The plan MIP plus the Rockafellar-Uryasev rows: objective (1-w) E + w CVaR, and
     CVaR >= floor when a floor is given."""
-    pm = PlanModel(instance, actions, vt, weight=weight)
-    m = pm.m
-    npv = to_host(vt.npv) / SCALE
-    base = to_host(vt.baseline_npv) / SCALE
-    S = vt.n_scenarios
-    n = (1.0 - alpha) * S
-    m.S = pyo.RangeSet(0, S - 1)
-    m.z = pyo.Var()
-    m.u = pyo.Var(m.S, bounds=(0.0, None))
-    fin = -pm.draw_cost
-    m.tail = pyo.Constraint(m.S, rule=lambda _, s: (
-        m.u[s] - m.z + _expr(np.concatenate([npv[:, s], fin]), pm.qdv, base[s]) >= 0.0))
-    m.cvar = pyo.Expression(expr=m.z - sum(m.u[s] for s in range(S)) / n)
-    if weight > 0:
-        m.cvar_epi = pyo.Constraint(expr=m.eta <= m.cvar)
-    if floor is not None:
-        m.floor = pyo.Constraint(expr=m.cvar >= floor / SCALE)
-    return pm
+    rows = rockafellar_uryasev(to_host(vt.npv), to_host(vt.baseline_npv), alpha=alpha,
+                               weight=weight, floor=floor)
+    return PlanModel(instance, actions, vt, weight=weight, extra_functionality=rows)
 
 
 def solve_extensive(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,

@@ -14,51 +14,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import PlanInfeasible  # noqa: F401  (raised here, re-exported for callers)
 from ..gpu.backend import to_host
 from ..gpu.value_table import ValueTable
 
 from ..planning.catalog import Action
+from ..planning.fixes import Fix  # noqa: F401  (defined with the rules; re-exported for callers)
 from .cvar import CutEngine, LoopResult, floor_loop, weight_loop
 from ..instance.types import Instance, month_str
 from .model import PlanModel, relative_gap
 
 CASH_TOL_USD = 1.0
-
-
-class PlanInfeasible(RuntimeError):
-    """No plan satisfies the instance. `reason` is "cash", "cvar_floor", "fixes" or
-    "no_solution"; the other attributes carry the numbers the message quotes."""
-
-    def __init__(self, message: str, *, reason: str, month: int | None = None,
-                 shortfall_usd: float | None = None, floor_usd: float | None = None,
-                 best_cvar_usd: float | None = None, alpha: float | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.month = month
-        self.shortfall_usd = shortfall_usd
-        self.floor_usd = floor_usd
-        self.best_cvar_usd = best_cvar_usd
-        self.alpha = alpha
-
-
-@dataclass(frozen=True)
-class Fix:
-    """A user's constraint on the catalog: take (or, with forbid, never take) an action of
-    `kind` at `site`, at `start` if given. A fix without a start means at least one of
-    the matching actions is taken."""
-
-    site: str
-    kind: str
-    start: int | None = None
-    forbid: bool = False
-
-    def matches(self, a: Action) -> bool:
-        return a.site == self.site and a.kind == self.kind and (
-            self.start is None or a.start == self.start)
-
-    def __str__(self) -> str:
-        when = f"@{month_str(self.start)}" if self.start is not None else ""
-        return f"{'forbid' if self.forbid else 'fix'} {self.site}={self.kind}{when}"
 
 
 @dataclass

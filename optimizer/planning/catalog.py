@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..instance.types import Instance, month_str
+# decision_months is the rules' (the grid); catalog.decision_months stays for its readers
+from .rules import (acquire_starts, convert_max_mw, convert_starts, decision_months,  # noqa: F401
+                    sale_starts)
 
 KINDS = ("convert", "sell", "acquire")
 
@@ -28,43 +31,21 @@ class Action:
         return f"{self.kind}:{self.site}{tail}@{month_str(self.start)}"
 
 
-def decision_months(instance: Instance) -> list[int]:
-    """The decision grid: every `decision_step_months` from the plan's start."""
-    p = instance.plan
-    return list(range(p.start, p.end, p.decision_step_months))
-
-
 def build_catalog(instance: Instance) -> list[Action]:
-    """All candidate actions, in a stable order (sites, then kind, lease, start)."""
-    grid = decision_months(instance)
+    """All candidate actions, in a stable order (sites, then kind, lease, start); which
+    ones exist is the rules' to say (`planning.rules`: eligibility)."""
     out: list[Action] = []
 
     def add(**kw) -> None:
         out.append(Action(index=len(out), **kw))
 
     for site in instance.sites:
-        if site.status == "candidate" and site.acquire is not None:
-            # land is bought to be converted: only starts from which a lease can still be
-            # signed once the site is energised
-            last = max((le.sign_by for le in instance.leases if site.id in le.sites), default=None)
-            for t in grid:
-                if site.hpc is not None and last is not None and t + site.acquire.energize_months <= last:
-                    add(site=site.id, kind="acquire", start=t)
-        if site.sale is not None and site.status != "candidate":
-            for t in grid:
-                if t + site.sale.months_to_close < instance.plan.end:
-                    add(site=site.id, kind="sell", start=t)
-        if site.hpc is not None:
-            earliest = instance.plan.start
-            if site.status == "candidate":
-                if site.acquire is None:
-                    continue
-                earliest += site.acquire.energize_months
-            for lease in instance.leases:
-                if site.id not in lease.sites:
-                    continue
-                max_mw = min(site.hpc.max_mw, lease.max_mw)
-                for t in grid:
-                    if earliest <= t <= lease.sign_by:
-                        add(site=site.id, kind="convert", start=t, lease=lease.id, max_units=max_mw)
+        for t in acquire_starts(instance, site):
+            add(site=site.id, kind="acquire", start=t)
+        for t in sale_starts(instance, site):
+            add(site=site.id, kind="sell", start=t)
+        for lease in instance.leases:
+            for t in convert_starts(instance, site, lease):
+                add(site=site.id, kind="convert", start=t, lease=lease.id,
+                    max_units=convert_max_mw(site, lease))
     return out

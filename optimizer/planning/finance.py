@@ -43,11 +43,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .catalog import decision_months
+from ..gpu.value_table import ValueTable
 from ..errors import InstanceError, PlanError
-from ..instance.types import Instance, Instrument, month_str
-
-DEBT_KINDS = ("secured_notes", "convertible")
+from ..instance.types import Instance, Instrument
+from .rules import DEBT_KINDS, CashRows, cash_rows, decision_months, draw_violations, issuable
 
 
 @dataclass(frozen=True)
@@ -170,20 +169,12 @@ def cost_breakdown(instance: Instance, instrument: str | Instrument, month: int)
     return CostBreakdown(fee=k.fee, option=option, coupon_gain=gain)
 
 
-def _issuable(instrument: Instrument, month: int) -> bool:
-    if month > instrument.issue_by:
-        return False
-    # debt drawn at or after its maturity would be repaid before it is received
-    return not (instrument.kind in DEBT_KINDS and instrument.maturity is not None
-                and month >= instrument.maturity)
-
-
 def draw_options(instance: Instance) -> list[Draw]:
     """Every (instrument, decision month) a plan may draw from, in a stable order."""
     out: list[Draw] = []
     for k in instance.finance.instruments:
         for t in decision_months(instance):
-            if _issuable(k, t):
+            if issuable(k, t):
                 out.append(Draw(instrument=k.id, kind=k.kind, month=t))
     return out
 
@@ -211,32 +202,17 @@ def draw_errors(instance: Instance, financing: Sequence[tuple[str, float, int]],
     """Every reason the instance does not allow these (instrument id, amount_usd, absolute
     month) draws: unknown instrument, negative amount, outside the horizon, after issue_by
     (or at or after a debt's maturity), more than max_usd in all. `paths` name each draw
-    in messages (default financing[i])."""
-    plan = instance.plan
-    errors: list[str] = []
-    totals: dict[str, float] = {}
-    for i, (inst_id, amount, month) in enumerate(financing):
-        where = paths[i] if paths is not None else f"financing[{i}]"
-        try:
-            k = instance.instrument(inst_id)
-        except KeyError:
-            errors.append(f"{where}.instrument: unknown instrument {inst_id!r}")
-            continue
-        if amount < 0:
-            errors.append(f"{where}.amount_usd: must be >= 0, got {amount}")
-        elif not plan.start <= month < plan.end:
-            errors.append(f"{where}.start: outside the plan horizon, got {month_str(month)!r}")
-        elif not _issuable(k, month):
-            errors.append(f"{where}.start: {inst_id} cannot be drawn then "
-                          f"(issue_by {month_str(k.issue_by)}), got {month_str(month)!r}")
-        else:
-            totals[inst_id] = totals.get(inst_id, 0.0) + amount
-    for inst_id, total in totals.items():
-        cap = instance.instrument(inst_id).max_usd
-        if total > cap * (1 + 1e-9) + 1.0:
-            errors.append(f"financing: instrument {inst_id!r} draws {total:,.0f} in all, more than "
-                          f"max_usd {cap:,.0f} ({total - cap:,.0f} over max_usd)")
-    return errors
+    in messages (default financing[i]). The rules are `planning.rules`' (`draw_violations`)."""
+    return draw_violations(instance, financing, paths)
+
+
+def expected_cash_rows(instance: Instance, vt: ValueTable) -> CashRows:
+    """The `min_cash` rule's rows for the catalog valued in `vt` and every draw option
+    (`draw_options`), for `planning.rules.violations(..., cash=...)`."""
+    draws = draw_options(instance)
+    M = instance.plan.months
+    flows = np.array([draw_terms(instance, d)[1] for d in draws]).reshape(len(draws), M)
+    return cash_rows(instance, vt.cash, vt.baseline_cash, draws, flows)
 
 
 def financing_cost_and_cash(

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .catalog import Action, build_catalog, decision_months
+from .catalog import Action, build_catalog
 from ..errors import PlanError
-from .finance import cost_breakdown, draw_errors
+from .finance import cost_breakdown
 from ..instance.types import Instance, month_str, parse_month
+from .rules import violations, why_ineligible
 
 DECISION_KEYS = {"site", "action", "start", "mw", "lease"}
 FINANCING_KEYS = {"instrument", "amount_usd", "start"}
 # what `wattfolio plan` adds for the reader: accepted on reading, derived, not read
 FINANCING_INFO_KEYS = {"net_cost_per_usd"}
-MW_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -76,6 +76,7 @@ def parse_plan(data: Any, instance: Instance) -> PlanSpec:
     if not isinstance(decisions, list):
         errors.append(f"decisions: must be a list, got {decisions!r}")
         decisions = []
+    paths: list[str] = []
     for n, d in enumerate(decisions):
         p = f"decisions[{n}]"
         if not isinstance(d, dict):
@@ -103,92 +104,42 @@ def parse_plan(data: Any, instance: Instance) -> PlanSpec:
         action = catalog.get((site, kind, start, lease if kind == "convert" else None))
         if action is None:
             errors.append(f"{p}: {kind} at {site!r}" + (f" with lease {lease!r}" if lease else "")
-                          + f" starting {month_str(start)} is not a possible action ({_why_impossible(instance, site, kind, start, lease)})")
+                          + f" starting {month_str(start)} is not a possible action "
+                          f"({why_ineligible(instance, site, kind, start, lease)})")
             continue
         qty = 1.0
         if kind == "convert":
             mw = _number(d.get("mw"), f"{p}.mw", errors)
             if mw is None:
                 continue
-            if not 0 < mw <= action.max_units + MW_TOLERANCE:
-                errors.append(f"{p}.mw: must be in (0, {action.max_units:g}], got {mw!r}")
-                continue
             qty = mw
-        if action in spec.actions:
-            errors.append(f"{p}: the same action appears twice ({action.label})")
-            continue
         spec.actions.append(action)
         spec.quantities.append(qty)
+        paths.append(p)
 
-    errors += _plan_rules(instance, spec)
-    spec.financing = _parse_financing(data.get("financing", []), instance, errors)
+    financing, draw_paths = _parse_financing(data.get("financing", []), instance, errors)
+    # the plan rules (MW range and tranche, one sale, caps, issue_by, max_usd,
+    # loan-to-cost...) are the same ones the MIP's rows are built from
+    errors += violations(instance, spec.actions, spec.quantities, financing, paths=paths,
+                         draw_paths=draw_paths)
     if errors:
         raise PlanError(errors)
+    spec.financing = financing
     order = sorted(range(len(spec.actions)), key=lambda i: spec.actions[i].index)
     spec.actions = [spec.actions[i] for i in order]
     spec.quantities = [spec.quantities[i] for i in order]
     return spec
 
 
-def _why_impossible(instance: Instance, site_id: str, kind: str, start: int, lease_id: str | None) -> str:
-    site = instance.site(site_id)
-    if start not in decision_months(instance):
-        step = instance.plan.decision_step_months
-        return f"starts are every {step} months from {month_str(instance.plan.start)} within the horizon"
-    if kind == "sell":
-        return "the site has no sale option" if site.sale is None else "the sale would close after the horizon"
-    if kind == "acquire":
-        return "only candidate sites with an acquire option can be acquired"
-    if site.hpc is None:
-        return "the site has no hpc option"
-    lease = instance.lease(lease_id)
-    if site_id not in lease.sites:
-        return f"lease {lease_id!r} does not list this site"
-    if start > lease.sign_by:
-        return f"lease {lease_id!r} must be signed by {month_str(lease.sign_by)}"
-    return "a candidate site can be converted only after it is acquired and energised"
-
-
-def _plan_rules(instance: Instance, spec: PlanSpec) -> list[str]:
-    """The MIP's structural rules, checked on a given plan."""
-    errors: list[str] = []
-    by_site: dict[str, list[tuple[Action, float]]] = {}
-    for a, q in zip(spec.actions, spec.quantities):
-        by_site.setdefault(a.site, []).append((a, q))
-    for site_id, items in by_site.items():
-        site = instance.site(site_id)
-        kinds = [a.kind for a, _ in items]
-        if kinds.count("sell") > 1:
-            errors.append(f"decisions: site {site_id!r} is sold more than once")
-        if "sell" in kinds and len(kinds) > 1:
-            errors.append(f"decisions: site {site_id!r} is sold, so it can take no other action")
-        if kinds.count("acquire") > 1:
-            errors.append(f"decisions: site {site_id!r} is acquired more than once")
-        mw = sum(q for a, q in items if a.kind == "convert")
-        if site.hpc is not None and mw > site.hpc.max_mw + MW_TOLERANCE:
-            errors.append(f"decisions: site {site_id!r} converts {mw:g} MW, more than hpc.max_mw {site.hpc.max_mw:g}")
-        if site.status == "candidate":
-            acquired = [a.start for a, _ in items if a.kind == "acquire"]
-            for a, _ in items:
-                if a.kind == "convert" and not any(
-                        t + site.acquire.energize_months <= a.start for t in acquired):
-                    errors.append(f"decisions: {a.label} needs site {site_id!r} acquired at least "
-                                  f"{site.acquire.energize_months} months before")
-    for lease in instance.leases:
-        mw = sum(q for a, q in zip(spec.actions, spec.quantities) if a.lease == lease.id)
-        if mw > lease.max_mw + MW_TOLERANCE:
-            errors.append(f"decisions: lease {lease.id!r} takes {mw:g} MW, more than its max_mw {lease.max_mw:g}")
-    return errors
-
-
-def _parse_financing(items: Any, instance: Instance, errors: list[str]) -> list[tuple[str, float, int]]:
-    """Read the draws; what the instance allows is `finance.draw_errors`' to say."""
+def _parse_financing(items: Any, instance: Instance,
+                     errors: list[str]) -> tuple[list[tuple[str, float, int]], list[str]]:
+    """Read the draws and their paths in the file; what the instance allows (grid,
+    issue_by, max_usd) is `planning.rules`' to say."""
     out: list[tuple[str, float, int]] = []
     paths: list[str] = []
     if not isinstance(items, list):
         errors.append(f"financing: must be a list, got {items!r}")
-        return out
-    grid = set(decision_months(instance))
+        return out, paths
     for n, f in enumerate(items):
         p = f"financing[{n}]"
         if not isinstance(f, dict):
@@ -203,18 +154,9 @@ def _parse_financing(items: Any, instance: Instance, errors: list[str]) -> list[
         if amount <= 0:  # a zero draw decides nothing
             errors.append(f"{p}.amount_usd: must be > 0, got {amount!r}")
             continue
-        if start not in grid:
-            known = {k.id: k for k in instance.finance.instruments}.get(f.get("instrument"))
-            by = f" no later than issue_by {month_str(known.issue_by)}" if known else ""
-            errors.append(f"{p}.start: draws fall on the decision grid (every "
-                          f"{instance.plan.decision_step_months} months from "
-                          f"{month_str(instance.plan.start)}){by}, got {month_str(start)!r}")
-            continue
         out.append((f.get("instrument"), amount, start))
         paths.append(p)
-    problems = draw_errors(instance, out, paths)
-    errors += problems
-    return [] if problems else out
+    return out, paths
 
 
 def plan_document(instance: Instance, actions: Sequence[Action], quantities: Sequence[float],

@@ -21,7 +21,7 @@ from ..gpu.inputs import (
     SiteParams,
     StressParams,
 )
-from ..gpu.valuation import value_actions as _value_actions
+from ..gpu.valuation import simulate_value_table
 from ..gpu.value_table import ValueTable
 
 from .catalog import KINDS, Action
@@ -164,5 +164,5 @@ def value_actions(instance: Instance, actions: Sequence[Action], scenarios: int 
             scenarios=instance.plan.scenarios if scenarios is None else scenarios)
     be = get_backend(backend)
     inputs = engine_inputs(instance, actions)
-    return _value_actions(inputs, instance.plan.scenarios, be.xp, be.name, chunk=chunk, progress=progress,
-                           plan_quantities=None if plan_quantities is None else np.asarray(plan_quantities))
+    return simulate_value_table(inputs, instance.plan.scenarios, be, chunk=chunk, progress=progress,
+                                plan_quantities=None if plan_quantities is None else np.asarray(plan_quantities))
