@@ -60,7 +60,7 @@ def profile(args: argparse.Namespace) -> dict:
     from wattfolio.gpu.device import device_inputs
     from wattfolio.gpu.factors import (bitcoin_paths, hourly_margin_sums, lease_events, power_levels,
                                        rent_path, site_events, stress_onset)
-    from wattfolio.gpu.mothball import mothball_rows
+    from wattfolio.gpu.recursions import mothball_rows
     from wattfolio.gpu.risk import summary
     from wattfolio.instance.load import load_instance
     from wattfolio.planning.catalog import build_catalog

@@ -25,6 +25,10 @@
 #      exit status and seconds), tests.json, scenario_throughput.json, plans.json,
 #      gpu_profile.json; each step's output in OUT_DIR/logs/.
 #
+# WHEELS_DIR is ~93 MB: more than the device tool's 64 MiB of carried ignored paths, so
+# put it in the work tree as an untracked folder that git does not ignore (not `.whl/`,
+# which is ignored), e.g. `bash benchmarks/gpu_wheels.sh gpu-wheels`, and never commit it.
+#
 # --dry-run runs the NumPy parts at tiny sizes and skips everything that needs CuPy or the
 # install (it checks that WHEELS_DIR holds a wheel for each package instead): for checking
 # this script on a CPU machine.
@@ -96,6 +100,16 @@ if (( dry )); then
     else
         echo "{\"step\": \"install\", \"status\": \"dry run: a wheel for every package\"}" >> "$steps"
     fi
+    # with a NumPy wheel to stand for the device's (WF_DRY_NUMPY=DIR holding one, and
+    # WF_DRY_NUMPY_VERSION), check that pip resolves the install offline for CPython 3.12
+    if [[ -n "${WF_DRY_NUMPY:-}" ]]; then
+        echo "numpy==${WF_DRY_NUMPY_VERSION:-2.2.6}" > "$out/constraints.txt"
+        run_step install_resolve 120 "$py" -m pip install --dry-run --ignore-requires-python --no-index \
+            --find-links "$wheels" --find-links "$WF_DRY_NUMPY" -c "$out/constraints.txt" \
+            --target "$out/dry_target" --python-version 3.12 --implementation cp \
+            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+            --platform manylinux_2_28_x86_64 --only-binary=:all: "${packages[@]}"
+    fi
 else
     "$py" -c 'import numpy; print("numpy==" + numpy.__version__)' > "$out/constraints.txt"
     # keep the device's NumPy (CuPy's); fall back to the wheel dir's only if it cannot do
@@ -112,6 +126,8 @@ np_scen=10000 np_hours=730
 (( dry )) && np_scen=200 np_hours=8
 np_limit=$(( $(left) - 30 ))
 (( np_limit > 330 )) && np_limit=330
+np_pid=
+if (( np_limit >= 10 )); then
 (
     t0=$(date +%s.%N)
     timeout --kill-after=5 "$np_limit" "$py" -m wattfolio.cli plan instances/terawulf.toml \
@@ -122,6 +138,9 @@ np_limit=$(( $(left) - 30 ))
     echo "{\"step\": \"plan_numpy_noq\", \"rc\": $rc, \"seconds\": $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'), \"limit_s\": $np_limit, \"background\": true}" > "$out/logs/plan_numpy_noq.json"
 ) &
 np_pid=$!
+else
+    echo "{\"step\": \"plan_numpy_noq\", \"status\": \"skipped: budget spent\"}" >> "$steps"
+fi
 
 # ---- 1. the test suite on CuPy ----------------------------------------------------------
 xdist=()
@@ -130,10 +149,10 @@ if "$py" -c 'import xdist' > /dev/null 2>&1; then
 fi
 if (( dry )); then
     # shellcheck disable=SC2086  # WF_DRY_TESTS is a list of test files
-    WATTFOLIO_BACKEND=numpy run_step tests 200 "$py" -m pytest -q -rfEs -p no:cacheprovider "${xdist[@]}" \
-        --junitxml "$out/tests.xml" ${WF_DRY_TESTS:-tests/test_device_traffic.py tests/test_hourly_kernel.py tests/test_mothball_kernel.py}
+    WATTFOLIO_BACKEND=numpy run_step tests 200 "$py" -m pytest -q -rfEs -p no:cacheprovider ${xdist[@]+"${xdist[@]}"} \
+        --junitxml "$out/tests.xml" ${WF_DRY_TESTS:-tests/test_device_traffic.py tests/test_hourly_kernel.py tests/test_recursion_kernels.py}
 else
-    WATTFOLIO_BACKEND=cupy run_step tests 200 "$py" -m pytest -q -rfEs -p no:cacheprovider "${xdist[@]}" \
+    WATTFOLIO_BACKEND=cupy run_step tests 200 "$py" -m pytest -q -rfEs -p no:cacheprovider ${xdist[@]+"${xdist[@]}"} \
         --junitxml "$out/tests.xml"
 fi
 
@@ -165,13 +184,15 @@ else
 fi
 
 # the NumPy plan: wait for it, but not past the budget
-while kill -0 "$np_pid" 2> /dev/null && (( $(left) > 15 )); do sleep 2; done
-if kill -0 "$np_pid" 2> /dev/null; then
-    kill -- "$np_pid" 2> /dev/null
-    echo "{\"step\": \"plan_numpy_noq\", \"status\": \"stopped: budget spent\"}" >> "$steps"
+if [[ -n "$np_pid" ]]; then
+    while kill -0 "$np_pid" 2> /dev/null && (( $(left) > 15 )); do sleep 2; done
+    if kill -0 "$np_pid" 2> /dev/null; then
+        pkill -TERM -P "$np_pid" 2> /dev/null   # its timeout, and through it the plan
+        echo "{\"step\": \"plan_numpy_noq\", \"status\": \"stopped: budget spent\"}" >> "$steps"
+    fi
+    wait "$np_pid" 2> /dev/null
+    [[ -f "$out/logs/plan_numpy_noq.json" ]] && cat "$out/logs/plan_numpy_noq.json" >> "$steps"
 fi
-wait "$np_pid" 2> /dev/null
-[[ -f "$out/logs/plan_numpy_noq.json" ]] && cat "$out/logs/plan_numpy_noq.json" >> "$steps"
 
 if (( ! dry )) && command -v nsys > /dev/null 2>&1 && (( $(left) > 70 )); then
     run_step nsys 60 nsys profile --force-overwrite true -o "$out/nsys_profile" "$py" benchmarks/gpu_profile.py \
@@ -258,7 +279,7 @@ write("run.json", {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                    "budget_s": int(os.environ["WF_BUDGET"]),
                    "total_s": round(time.time() - int(os.environ["WF_T0"]), 1),
                    "versions": versions, "steps": steps,
-                   "files": sorted(os.path.basename(p) for p in glob.glob(os.path.join(out, "*.json")))})
+                   "files": sorted({"run.json", *(os.path.basename(p) for p in glob.glob(os.path.join(out, "*.json")))})})
 print(f"gpu_run: wrote {out}/run.json, tests.json, plans.json"
       + (", nsys_stats.json" if nsys else ""))
 EOF

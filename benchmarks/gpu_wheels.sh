@@ -12,7 +12,8 @@
 # pytest-xdist lets gpu_run.sh spread the suite over the device machine's cores. NumPy is
 # resolved (pandas, scipy and matplotlib name it) but its wheel is dropped: the device's
 # own NumPy, the one CuPy was built against, is kept (WF_WITH_NUMPY=1 keeps the wheel as
-# a fallback). About 80 MB in all.
+# a fallback). pandas 3 and contourpy 1.4 need NumPy 2, so older builds that run on NumPy
+# 1.26 come too (WF_FALLBACK): pip picks whichever the device's NumPy allows. About 95 MB.
 #
 # Override the target with WF_PY (default 3.12) and the pins with WF_PINS (a space
 # separated requirement list); the defaults are the versions this repository is tested
@@ -33,10 +34,18 @@ pins=${WF_PINS:-"pyomo==6.10.1 highspy==1.16.0 pandas==3.1.1 matplotlib==3.11.2 
 platforms=(--platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64
            --platform manylinux_2_28_x86_64)
 
+fallback=${WF_FALLBACK:-"pandas==2.2.3 contourpy==1.3.2 pytz"}
+
 # shellcheck disable=SC2086  # pins is a word list on purpose
 python3 -m pip download $pins \
     -d "$dir" "${platforms[@]}" --python-version "$py" --implementation cp \
     --only-binary=:all:
+if [[ -n "$fallback" ]]; then
+    # shellcheck disable=SC2086
+    python3 -m pip download --no-deps $fallback \
+        -d "$dir" "${platforms[@]}" --python-version "$py" --implementation cp \
+        --only-binary=:all:
+fi
 
 if [[ "${WF_WITH_NUMPY:-0}" != 1 ]]; then
     rm -f "$dir"/numpy-*.whl

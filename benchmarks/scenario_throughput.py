@@ -283,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         for s, hrs in cfgs:
             print(f"[{b}] {s} scenarios x {MONTHS} months x {hrs} hours ...", file=sys.stderr, flush=True)
             rows.append(spawn(b, s, hrs, repeats, args.chunk))
+            if args.out:  # the runs so far, in case a later, larger one is cut short
+                partial = args.out.with_suffix(".partial.json")
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps({"benchmark": "scenario_throughput", "partial": True,
+                                               "runs": rows}, indent=2) + "\n")
 
     ratios = []
     for r in rows:
@@ -356,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(path)
+    if args.out:
+        args.out.with_suffix(".partial.json").unlink(missing_ok=True)
     print(f"wrote {path}")
     return 0
 

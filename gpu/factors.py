@@ -6,8 +6,8 @@ takes the namespace `xp` first (required) and `scen`, the absolute scenario numb
 chunk, and returns arrays whose first scenario axis matches it. Parameter arrays may be
 given on the host or already on the device (the engine moves them once per valuation,
 `gpu.device`); scalars and bounds are read on the host, so nothing here waits for the
-device. Recursions in time run as a few whole-array passes (`linear_recursion`), not a
-Python loop over months. Time: plan month m sits at t = m / 12 years.
+device. Linear recursions in time go through `gpu.recursions.linear_recursion` (one
+kernel on CuPy). Time: plan month m sits at t = m / 12 years.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from .inputs import (
     StressParams,
 )
 from .philox import box_muller, draw, normals, uniform01, uniform01_f64
+from .recursions import linear_recursion
 
 # Stream ids (the counter's fourth word): purpose in the high half, entity in the low.
 POWER_LEVEL = 1 << 16
@@ -39,37 +40,6 @@ LEASE_EVENTS = 6 << 16
 STRESS = 7 << 16
 
 HOURS_PER_MONTH = 730.0
-
-
-def linear_recursion(xp: ModuleType, d, phi: float):
-    """x_m = phi x_{m-1} + d_m along the last axis (x_{-1} = 0), for every row at once.
-
-    A doubling scan (Hillis & Steele): after the pass with shift k, x_m holds the sum of
-    phi^j d_{m-j} over j < 2k, so ceil(log2 M) elementwise passes (8 for 144 months) do
-    what a loop over months does in M. Only elementwise arithmetic: a row's result never
-    depends on the other rows (unlike a BLAS matmul, whose rounding varies with the row
-    count), so chunking cannot change a bit, on either backend.
-
-    Parameters
-    ----------
-    xp : module
-        Array namespace of `d`.
-    d : array (..., M) float64
-        The increments.
-    phi : float
-        Persistence per step.
-
-    Returns
-    -------
-    array (..., M) float64
-    """
-    x = d.astype(xp.float64, copy=True)
-    n = x.shape[-1]
-    k = 1
-    while k < n:
-        x[..., k:] += (phi ** k) * x[..., :-k]  # the product is a temporary: old values
-        k *= 2
-    return x
 
 
 def ou_path(xp: ModuleType, z, kappa: float, sigma: float):
@@ -192,8 +162,8 @@ def economic_hashprice(xp: ModuleType, btc: BitcoinParams, surprise, subsidy):
     the network closes a share 1 - phi of the gap to breakeven each month, while a halving
     or a price move opens a new one. Working in x, not y, sums small increments rather than
     a log-hashrate of ~7, which keeps the path accurate to a few ulps. The filter runs as
-    `linear_recursion` (elementwise passes): a matmul with the phi-power matrix rounds
-    differently with the number of rows in OpenBLAS, which made paths depend on the chunk.
+    `linear_recursion`: the matmul with the phi-power matrix it replaces rounded
+    differently with the number of rows in OpenBLAS, so paths depended on the chunk size.
 
     Parameters
     ----------

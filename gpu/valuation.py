@@ -40,7 +40,7 @@ from .factors import (
     stress_onset,
 )
 from .inputs import CONVERT, SELL, EngineInputs
-from .mothball import mothball, mothball_rows  # noqa: F401 - mothball: part of this module's API
+from .recursions import mothball, mothball_rows  # noqa: F401 - mothball: part of this module's API
 from .value_table import ValueTable
 
 # Elements of a float64 (actions x scenarios x months) block: ~16 MB is cache-friendly
@@ -234,14 +234,15 @@ def acquire_flows(xp: ModuleType, h, col: dict, c: int, disc):
 
 
 def _value_chunk(xp: ModuleType, dev: DeviceInputs, s0: int, s1: int, disc, disc_end,
-                 out: dict, weights=None):
+                 out: dict, weights=None, scen=None, cash_weights=None):
     """Simulate scenarios s0..s1-1 and write their columns of the outputs; returns the
     chunk's sums of cash (A, M) and baseline cash (M,). Reads only `dev`'s arrays: no
     host-to-device copy, no wait for the device."""
     inputs = dev.host
     h = inputs.horizon
     n_months, window = h.months, disc.shape[0]
-    scen = xp.arange(s0, s1, dtype=xp.int64)
+    if scen is None:
+        scen = xp.arange(s0, s1, dtype=xp.int64)
     c = s1 - s0
     _, hashprice = bitcoin_paths(xp, h.seed, scen, h, inputs.bitcoin, subsidy=dev.subsidy)
     margin = mining_margin(xp, inputs, scen, hashprice, dev)
@@ -259,6 +260,8 @@ def _value_chunk(xp: ModuleType, dev: DeviceInputs, s0: int, s1: int, disc, disc
     plan_cash = out.get("plan_cash")
     if plan_cash is not None:
         plan_cash[s0:s1] = base
+    if cash_weights is not None:
+        out["weighted_baseline"] += (base * cash_weights).sum()
 
     block = max(1, BLOCK_ELEMENTS[_kind(xp)] // (c * window))
     for g in dev.groups:
@@ -277,12 +280,16 @@ def _value_chunk(xp: ModuleType, dev: DeviceInputs, s0: int, s1: int, disc, disc
             cash_part[rows] = cash.sum(axis=1)
             if plan_cash is not None:
                 plan_cash[s0:s1] += xp.tensordot(weights[rows], cash, axes=1)
+            if cash_weights is not None:
+                out["weighted_cash"][rows] += (cash * cash_weights[None, :, :]).sum(axis=(1, 2))
     return cash_part, base.sum(axis=0)
 
 
 def simulate_value_table(inputs: EngineInputs, scenarios: int, backend: Backend,
                          chunk: int | None = None, progress: Callable[[int, int], None] | None = None,
-                         plan_quantities: np.ndarray | None = None) -> ValueTable:
+                         plan_quantities: np.ndarray | None = None,
+                         scenario_ids: np.ndarray | None = None,
+                         cash_weights: np.ndarray | None = None) -> ValueTable:
     """Value every action in `inputs.actions` on scenarios 0..scenarios-1 with `backend`
     (resolved once by the entry point, `gpu.backend.get_backend`).
 
@@ -292,8 +299,17 @@ def simulate_value_table(inputs: EngineInputs, scenarios: int, backend: Backend,
     each chunk. With `plan_quantities` (A,), the table also carries `plan_cash` (S, M):
     the operating cash of the baseline plus those quantities of each action, scenario by
     scenario (for the cash fan chart).
+
+    `scenario_ids` (host ints) simulates those scenario numbers instead of
+    0..scenarios-1 (the counter-based generator recomputes any scenario on its own); with
+    `cash_weights` (len(ids), M) the table also carries, per action, the weighted sum of
+    its monthly cash over those scenarios (`weighted_cash`, and `weighted_baseline`): the
+    liquidity cuts' coefficients, without actions x scenarios x months ever held.
     """
     xp = backend.xp
+    if scenario_ids is not None:
+        scenario_ids = np.asarray(scenario_ids, dtype=np.int64)
+        scenarios = int(scenario_ids.size)
     h = inputs.horizon
     chunk = chunk or default_chunk(xp)
     n_act, n_months = inputs.actions.n, h.months
@@ -306,11 +322,19 @@ def simulate_value_table(inputs: EngineInputs, scenarios: int, backend: Backend,
     if plan_quantities is not None:
         weights = xp.asarray(plan_quantities, dtype=xp.float64)
         out["plan_cash"] = xp.zeros((scenarios, n_months), dtype=xp.float64)
+    ids = None if scenario_ids is None else xp.asarray(scenario_ids)
+    cw = None
+    if cash_weights is not None:
+        cw = xp.asarray(cash_weights, dtype=xp.float64)
+        out["weighted_cash"] = xp.zeros(n_act, dtype=xp.float64)
+        out["weighted_baseline"] = xp.zeros((), dtype=xp.float64)
     cash_sum = xp.zeros((n_act, n_months), dtype=xp.float64)
     baseline_cash_sum = xp.zeros(n_months, dtype=xp.float64)
     for s0 in range(0, scenarios, chunk):
         s1 = min(scenarios, s0 + chunk)
-        cash_part, base_part = _value_chunk(xp, dev, s0, s1, disc, disc_end, out, weights)
+        cash_part, base_part = _value_chunk(
+            xp, dev, s0, s1, disc, disc_end, out, weights,
+            scen=None if ids is None else ids[s0:s1], cash_weights=None if cw is None else cw[s0:s1])
         cash_sum += cash_part
         baseline_cash_sum += base_part
         if progress is not None:
@@ -325,4 +349,6 @@ def simulate_value_table(inputs: EngineInputs, scenarios: int, backend: Backend,
         xp=xp,
         backend=backend.name,
         plan_cash=None if plan_cash is None else to_host(plan_cash),
+        weighted_cash=to_host(out["weighted_cash"]) if cw is not None else None,
+        weighted_baseline=float(to_host(out["weighted_baseline"])) if cw is not None else 0.0,
     )

@@ -24,6 +24,8 @@ class ValueTable:
     xp: ModuleType              # numpy or cupy: the namespace npv lives in
     backend: str                # "numpy" | "cupy"
     plan_cash: np.ndarray | None = None  # host (S, M): one plan's operating cash by scenario
+    weighted_cash: np.ndarray | None = None  # host (A,): sum_{s,m} W[s,m] cash[a,s,m], when asked
+    weighted_baseline: float = 0.0           # the same of the baseline
 
     @property
     def n_actions(self) -> int:

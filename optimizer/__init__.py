@@ -14,16 +14,25 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["plan", "evaluate", "load_instance"]
+__all__ = ["plan", "evaluate", "frontier", "sensitivity", "quality", "write_report",
+           "load_instance", "Fix", "PlanResult"]
 
 
 def __getattr__(name: str) -> Any:
     # imported on first use, so that `import wattfolio` and the CLI's validate do not pull
     # in Pyomo and the engine
-    if name in ("plan", "evaluate"):
+    if name in ("plan", "evaluate", "frontier", "sensitivity", "quality", "write_report"):
         from . import api
 
         return getattr(api, name)
+    if name == "Fix":
+        from .planning.fixes import Fix
+
+        return Fix
+    if name == "PlanResult":
+        from .run import PlanResult
+
+        return PlanResult
     if name == "load_instance":
         from .instance.load import load_instance
 

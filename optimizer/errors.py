@@ -11,6 +11,7 @@ from collections.abc import Iterable
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2     # instance, plan file or arguments: nothing is written
 EXIT_INFEASIBLE = 3    # no plan meets the constraints: the message names the cause
+EXIT_INTERRUPTED = 130  # Ctrl-C: outputs are swapped in whole, so nothing is half-written
 
 
 class _InputErrors(ValueError):
@@ -30,6 +31,10 @@ class InstanceError(_InputErrors):
 
 class PlanError(_InputErrors):
     """A plan file (plan.json) that cannot be read or does not fit its instance."""
+
+
+class OutputError(_InputErrors):
+    """An output path (--out, --samples, --cash) wattfolio must not or cannot write."""
 
 
 class PlanInfeasible(RuntimeError):

@@ -8,6 +8,8 @@ computed from those clean numbers exactly as `evaluate` would, so that
 """
 from __future__ import annotations
 
+import functools
+import os
 import platform
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -19,7 +21,7 @@ from .gpu.value_table import ValueTable
 
 from .planning.catalog import Action, build_catalog
 from .planning.valuation import value_actions
-from .evaluation import evaluate_spec, plan_samples
+from .plan_value import needs_cash_paths, plan_samples, value_plan
 from .planning.cash_fan import CashFan
 from .planning.finance import financing_cost_and_cash
 from .instance.types import Instance
@@ -36,7 +38,7 @@ class PlanResult:
     instance: Instance
     actions: list[Action]                # the decisions taken, catalog order
     quantities: list[float]
-    financing: list[tuple[str, float, int]]
+    draws: list[tuple[str, float, int]]  # (instrument, usd, absolute month); `financing` is the table
     samples: np.ndarray                  # plan NPV per in-sample scenario, net of financing
     stats: dict
     solver: dict
@@ -48,11 +50,89 @@ class PlanResult:
     seconds_total: float = 0.0
     quality: dict | None = None          # plan.json's `quality` section, when assessed
     whatif: dict | None = None           # the constrained plan against the free one
+    arguments: list[str] | None = None   # the command line that made it (plan.json), when a CLI run
+
+    # ---- labelled views for analysts (wattfolio.api) ------------------------------------
+    @property
+    def financing(self):
+        """The financing draws as a pandas DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per draw: ``instrument`` (string), ``amount_usd`` (float64) and
+            ``start`` (``pd.Period``, monthly).
+        """
+        from .planning.labels import financing_frame
+        return financing_frame(self.draws)
+
+    @property
+    def decisions(self):
+        """The decisions as a pandas DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per action taken: ``site``, ``action``, ``lease`` (strings; lease
+            missing for sell/acquire), ``start`` (``pd.Period``, monthly) and ``mw``
+            (float64; NaN for sell/acquire).
+        """
+        from .planning.labels import decisions_frame
+        return decisions_frame(self.actions, self.quantities)
+
+    @property
+    def npv(self):
+        """Plan NPV per in-sample scenario as an xarray DataArray over ``scenario``."""
+        from .planning.labels import npv_array
+        return npv_array(self.samples, seed=self.seed)
+
+    @property
+    def action_values(self):
+        """Per-unit NPV of every catalog action in every scenario (the ValueTable):
+        an ``action`` x ``scenario`` DataArray with site, kind, start and lease coordinates."""
+        from .planning.labels import action_values_array
+        if self.value_table is None:
+            raise ValueError("action_values: this result carries no ValueTable")
+        return action_values_array(self.value_table, self.catalog or build_catalog(self.instance),
+                                   seed=self.seed)
+
+    def cash_balance(self, *, backend: str | None = None, chunk: int | None = None):
+        """Month-end cash in every in-sample scenario, valued on demand.
+
+        Parameters
+        ----------
+        backend : str, optional
+            ``auto``, ``numpy`` or ``cupy`` (default: the run's backend).
+        chunk : int, optional
+            Scenarios per chunk (results do not depend on it).
+
+        Returns
+        -------
+        xarray.DataArray
+            ``scenario`` x ``month`` (``pd.Period`` months), USD.
+        """
+        from .planning.labels import cash_array
+        ev = value_plan(self.instance, self.spec, scenarios=self.scenarios, seed=self.seed,
+                        backend=backend or self.backend, chunk=chunk, cash_balance=True)
+        return cash_array(ev.cash_balance, self.instance.plan.start, seed=self.seed)
+
+    def statistics(self):
+        """One tidy table by site and action kind (see `wattfolio.analysis.statistics`)."""
+        from .analysis.statistics import statistics
+        return statistics(self)
+
+    def __repr__(self) -> str:
+        from .analysis.statistics import result_repr
+        return result_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .analysis.statistics import result_html
+        return result_html(self)
 
     @property
     def document(self) -> dict:
         """plan.json's content."""
-        doc = plan_document(self.instance, self.actions, self.quantities, self.financing)
+        doc = plan_document(self.instance, self.actions, self.quantities, self.draws)
         doc.update({
             "name": self.instance.plan.name,
             "stats": self.stats,
@@ -62,6 +142,8 @@ class PlanResult:
             "hours_per_month": self.instance.plan.hours_per_month,
             "backend": self.backend,
             "versions": versions(),
+            "arguments": self.arguments,
+            "revision": source_revision(),
             # what looked unintended in the instance (instance/warnings.py): shown, not fatal
             "warnings": instance_warnings(self.instance),
         })
@@ -79,29 +161,55 @@ class PlanResult:
 
     @property
     def spec(self) -> PlanSpec:
-        """The plan's decisions and financing, as `evaluate_spec` takes them."""
+        """The plan's decisions and financing, as `value_plan` takes them."""
         return PlanSpec(actions=list(self.actions), quantities=list(self.quantities),
-                        financing=list(self.financing))
-
-    @property
-    def decisions(self):
-        """The decisions as a pandas DataFrame (one row per action taken)."""
-        import pandas as pd
-
-        rows = self.document["decisions"]
-        return pd.DataFrame(rows, columns=["site", "action", "start", "mw", "lease"])
+                        financing=list(self.draws))
 
 
+# every package whose version can shape the numbers (cupy under any of its wheel names)
+VERSIONED = ("wattfolio", "numpy", "scipy", "pandas", "pyomo", "highspy", "cupy", "cupy-cuda13x",
+             "cupy-cuda12x", "xarray", "pyarrow")
+
+
+@functools.lru_cache(maxsize=1)
 def versions() -> dict:
+    """The Python and package versions that shaped the numbers (absent packages left out).
+
+    Returns
+    -------
+    dict
+        ``{"python": ..., "numpy": ..., ...}``.
+    """
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for name in ("wattfolio", "numpy", "pyomo", "highspy", "cupy-cuda13x", "cupy"):
+    for name in VERSIONED:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    return out
+    return dict(out)
+
+
+@functools.lru_cache(maxsize=1)
+def source_revision() -> str | None:
+    """The git commit of the source tree this package runs from, or None when it is not
+    a git checkout (or git is missing); never raises.
+
+    Returns
+    -------
+    str or None
+    """
+    import subprocess
+
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5)
+        rev = out.stdout.strip()
+        return rev if out.returncode == 0 and rev else None
+    except Exception:
+        return None
 
 
 def clean_plan(actions: Sequence[Action], quantities: np.ndarray,
@@ -115,6 +223,19 @@ def clean_plan(actions: Sequence[Action], quantities: np.ndarray,
             qty.append(q)
     financing = [(k, round(float(v), 2), int(t)) for k, v, t in draws if v >= MIN_DRAW_USD]
     return taken, qty, financing
+
+
+def _check_rules(instance: Instance, taken, qty, financing) -> None:
+    """The solved, cleaned plan against the plan rules `evaluate` applies; a violation
+    (the solver's numerics, or rounding) is no plan that meets the constraints: exit 3."""
+    from .errors import PlanInfeasible
+    from .planning.rules import violations
+
+    broken = violations(instance, taken, qty, financing)
+    if broken:
+        raise PlanInfeasible("the solver's plan breaks the plan rules, so it is not written: "
+                             + "; ".join(broken[:5]) + ("; ..." if len(broken) > 5 else ""),
+                             reason="rules")
 
 
 def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int | None = None,
@@ -138,8 +259,16 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
     sol = solve(instance, catalog, vt, time_limit=time_limit, gap=gap, progress=solver_progress,
                 fixes=fixes)
     taken, qty, financing = clean_plan(catalog, sol.quantities, sol.draws)
+    _check_rules(instance, taken, qty, financing)   # a plan `evaluate` would reject is never written
     cost, _ = financing_cost_and_cash(instance, financing)
     samples = plan_samples(vt, [a.index for a in taken], qty, cost)
+    stats = summary(samples, instance.risk.alpha)
+    if needs_cash_paths(instance):
+        # the plan's cash scenario by scenario (revolver, refinancing), valued exactly as
+        # `evaluate` would, so that it reproduces these stats
+        ev = value_plan(instance, PlanSpec(taken, qty, financing), scenarios=scenarios, seed=seed,
+                        backend=backend, chunk=chunk)
+        samples, stats = ev.samples, ev.stats
     solver = {
         "status": sol.status,
         "gap": float(sol.gap),
@@ -149,9 +278,10 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
         "method": sol.method,
         "objective_usd": float(sol.objective),
         "round_log": sol.rounds,
+        "liquidity_rounds": sol.liquidity_rounds,
     }
-    return PlanResult(instance=instance, actions=taken, quantities=qty, financing=financing,
-                      samples=samples, stats=summary(samples, instance.risk.alpha), solver=solver,
+    return PlanResult(instance=instance, actions=taken, quantities=qty, draws=financing,
+                      samples=samples, stats=stats, solver=solver,
                       seed=seed, scenarios=scenarios, backend=vt.backend, value_table=vt,
                       catalog=catalog)
 
@@ -171,22 +301,26 @@ def in_sample_cash_fan(result: PlanResult, *, backend: str = "auto", chunk: int 
     result : PlanResult
         The planning run.
     backend, chunk, progress
-        As for `evaluate_spec`.
+        As for `value_plan`.
 
     Returns
     -------
     CashFan
         Percentiles of month-end cash over the ``result.scenarios`` in-sample scenarios.
     """
-    ev = evaluate_spec(result.instance, result.spec, scenarios=result.scenarios, seed=result.seed,
+    ev = value_plan(result.instance, result.spec, scenarios=result.scenarios, seed=result.seed,
                        backend=backend, chunk=chunk, progress=progress, cash_balance=True)
     return CashFan.from_paths(ev.cash_balance, start_month=result.instance.plan.start,
                               min_cash_usd=result.instance.finance.min_cash_usd, sample="in-sample",
                               seed=result.seed)
 
 
-def write_plan_outputs(result: PlanResult, out_dir: str, extra: dict | None = None) -> None:
-    """plan.json, decisions.csv, npv_samples.npy (and any `extra` files), atomically."""
+def write_plan_outputs(result: PlanResult, out_dir: str, extra: dict | None = None,
+                       cash: CashFan | None = None) -> None:
+    """plan.json, decisions.csv, npv_samples.npy and npv_samples.parquet (scenario,
+    npv_usd), cash_quantiles.parquet (month, p05..p95) when `cash` is given, and any
+    `extra` files, atomically."""
+    from .planning.labels import cash_quantiles_frame, npv_frame
 
     def samples(path):
         with open(path, "wb") as f:
@@ -196,6 +330,10 @@ def write_plan_outputs(result: PlanResult, out_dir: str, extra: dict | None = No
         "plan.json": to_json(result.document),
         "decisions.csv": decisions_csv(result.instance, result.actions, result.quantities),
         "npv_samples.npy": samples,
+        "npv_samples.parquet": lambda path: npv_frame(result.samples).to_parquet(path, index=False),
     }
+    if cash is not None:
+        files["cash_quantiles.parquet"] = (
+            lambda path: cash_quantiles_frame(cash).to_parquet(path, index=False))
     files.update(extra or {})
-    write_outputs(out_dir, files)
+    write_outputs(out_dir, files, kind="plan")

@@ -78,7 +78,7 @@ def test_cuts_over_estimate_cvar_everywhere():
             assert cut_value >= hand_cvar(vj, ALPHA) - 1e-6 * abs(cut_value)
             if qj is qi:
                 assert cut_value == pytest.approx(hand_cvar(vj, ALPHA), rel=1e-12)
-    assert eng.evaluate(plans[0], np.zeros(len(pm.draws))).cvar == pytest.approx(
+    assert eng.score(plans[0], np.zeros(len(pm.draws))).cvar == pytest.approx(
         hand_cvar(vt.plan_npv(plans[0]), ALPHA), rel=1e-12)
 
 

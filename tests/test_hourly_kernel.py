@@ -147,3 +147,38 @@ def test_launch_plan_draws_each_hour_once():
 def test_offsets_are_64_bit():
     # (sites x scenarios x months) past 2**31 must not wrap: every offset is long long
     assert "int cell" not in CELL_SOURCE and "long long cell = i * mb + mi, plane = c * mb;" in CELL_SOURCE
+
+
+def test_every_cuda_source_compiles_as_cpp(tmp_path):
+    """The launch wrappers too (the template kernels instantiated, the shared-memory one, the
+    recursions and the Poisson elementwise body), with the CUDA keywords as C++ shims:
+    catches a syntax or template error before a GPU machine does."""
+    cxx = shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        pytest.skip("no C++ compiler")
+    from wattfolio.gpu.factors import _POISSON_SOURCE
+    from wattfolio.gpu.hourly_kernel import CUDA_SOURCE
+    from wattfolio.gpu.recursions import CUDA_SOURCE as RECURSIONS
+
+    shims = r"""
+#include <math.h>
+#define __device__
+#define __global__
+#define __shared__
+struct wf_dim3 { unsigned int x, y, z; };
+static wf_dim3 blockIdx, blockDim, threadIdx;
+static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
+    return (unsigned int)(((unsigned long long)a * b) >> 32);
+}
+static inline double __dmul_rn(double a, double b) { return a * b; }
+static inline double __dadd_rn(double a, double b) { return a + b; }
+"""
+    args = "0, 1, 1, 0u, 24, 0u, 0u, 0u, 0.f, 0.f, 0.f, 0.f, 0.f, 0, 0, 0"
+    calls = "\n".join(f"    wf_hourly_margin_reg<{n}>({args});" for n in range(1, SITES_IN_REGISTERS + 1))
+    src = (shims + CUDA_SOURCE + RECURSIONS + "\nvoid wf_instantiate() {\n" + calls
+           + f"\n    wf_hourly_margin_slots(9, {args});\n}}\n"
+           + "void wf_poisson(double u, double lam, int k_max, long long& count) {\n" + _POISSON_SOURCE + "}\n")
+    (tmp_path / "all.cpp").write_text(src)
+    res = subprocess.run([cxx, "-std=c++14", "-fsyntax-only", "-Wall", "-Wno-unknown-pragmas", "-Werror",
+                          str(tmp_path / "all.cpp")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

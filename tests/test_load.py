@@ -443,9 +443,9 @@ def test_instrument_terms_by_kind():
         "finance.instruments[1].conversion_premium: only on convertible instruments, "
         "got 0.3 on kind 'secured_notes'",
         "finance.instruments[1].maturity: must be after issue_by '2027-03', got '2027-03'",
-        "finance.instruments[2].maturity: only on convertible or secured_notes "
+        "finance.instruments[2].maturity: only on convertible or secured_notes or revolver "
         "instruments, got '2030-01' on kind 'equity'",
-        "finance.instruments[2].rate: only on convertible or secured_notes instruments, "
+        "finance.instruments[2].rate: only on convertible or secured_notes or revolver instruments, "
         "got 0.05 on kind 'equity'",
     }
 

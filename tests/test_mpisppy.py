@@ -79,7 +79,7 @@ def test_extensive_form_matches_wattfolio(case, weight):
     draws = [(k.instrument, float(v), k.month) for k, v in zip(pm.draws, d) if v > 0]
     assert violations(inst, taken, [float(q[a.index]) for a in taken], draws,
                       cash=expected_cash_rows(inst, vt)) == []
-    ev = CutEngine(pm, inst.risk.alpha, None).evaluate(q, d)
+    ev = CutEngine(pm, inst.risk.alpha, None).score(q, d)
     assert ev.objective == pytest.approx(ef_obj, rel=RTOL)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wattfolio.evaluation import evaluate_spec
+from wattfolio.plan_value import value_plan
 from wattfolio.instance.load import load_instance
 from wattfolio.planning.plan_file import PlanSpec
 from wattfolio.gpu.risk import var
@@ -51,9 +51,9 @@ def run():
     instance = load_instance(TINY)
     result = plan_instance(instance, scenarios=SCENARIOS, backend="numpy")
     spec = PlanSpec(actions=list(result.actions), quantities=list(result.quantities),
-                    financing=list(result.financing))
+                    financing=list(result.draws))
     # the plan on fresh scenarios (evaluate's default seed is out-of-sample)
-    oos = evaluate_spec(result.instance, spec, scenarios=SCENARIOS, backend="numpy")
+    oos = value_plan(result.instance, spec, scenarios=SCENARIOS, backend="numpy")
     quality = {
         "in_sample": {"expected_npv_usd": result.stats["expected_npv_usd"],
                       "expected_ci95": _ci(result.stats), "cvar_usd": result.stats["cvar_usd"],
@@ -156,7 +156,7 @@ def test_context_carries_the_runs_cash_fan_and_var(run, page):
     result, spec, ctx = run
     fan = ctx.cash
     assert (fan.sample, fan.scenarios, fan.seed) == ("in-sample", SCENARIOS, result.seed)
-    again = evaluate_spec(result.instance, spec, scenarios=SCENARIOS, seed=result.seed, backend="numpy",
+    again = value_plan(result.instance, spec, scenarios=SCENARIOS, seed=result.seed, backend="numpy",
                           cash_balance=True)
     cash = again.cash_balance
     assert cash.shape == (SCENARIOS, result.instance.plan.months) and fan.months == cash.shape[1]
@@ -178,7 +178,7 @@ def test_context_carries_the_runs_cash_fan_and_var(run, page):
 
 def test_cash_paths_belong_to_the_plans_own_scenarios(run):
     result, spec, _ = run
-    again = evaluate_spec(result.instance, spec, scenarios=SCENARIOS, seed=result.seed, backend="numpy",
+    again = value_plan(result.instance, spec, scenarios=SCENARIOS, seed=result.seed, backend="numpy",
                           cash_balance=True)
     np.testing.assert_array_equal(again.samples, result.samples)
 
@@ -436,7 +436,7 @@ def test_a_plan_that_does_nothing_still_reads(run):
     """An empty plan (keep every site as it is, no financing), valued for real, and no cash
     paths: the page says so instead of failing."""
     instance = run[0].instance
-    ev = evaluate_spec(instance, PlanSpec(), scenarios=100, seed=instance.plan.seed, backend="numpy")
+    ev = value_plan(instance, PlanSpec(), scenarios=100, seed=instance.plan.seed, backend="numpy")
     doc = {"schema": 1, "name": instance.plan.name, "decisions": [], "financing": [], "stats": ev.stats,
            "scenarios": ev.scenarios, "seed": ev.seed, "backend": ev.backend}
     text = render_report(ReportContext(instance=instance, document=doc, samples=ev.samples))
@@ -450,7 +450,7 @@ def test_a_plan_that_does_nothing_still_reads(run):
 # ---------------------------------------------------------------- a pure renderer, plain labels
 
 
-FORBIDDEN = ("wattfolio.evaluation", "wattfolio.planning.valuation", "wattfolio.gpu.valuation")
+FORBIDDEN = ("wattfolio.plan_value", "wattfolio.planning.valuation", "wattfolio.gpu.valuation")
 
 
 def _imports(path: Path, package: str) -> set[str]:

@@ -24,8 +24,9 @@ from ..gpu.value_table import ValueTable
 from ..planning.catalog import Action, build_catalog
 from ..mip.cvar import floor_loop
 from ..planning.valuation import value_actions
-from ..evaluation import plan_samples
+from ..plan_value import plan_samples
 from ..planning.finance import financing_cost_and_cash
+from ..formatting import usd
 from ..instance.types import Instance
 from ..mip.model import PlanModel
 from ..planning.plan_file import plan_document
@@ -82,14 +83,14 @@ def frontier(instance: Instance, *, points: int = 8, scenarios: int | None = Non
 
     rn = plan_instance(base, value_table=vt, fixes=fixes)
     c0 = rn.stats["cvar_usd"]
-    say(f"risk-neutral plan: E[NPV] {rn.stats['expected_npv_usd']:,.0f}  CVaR {c0:,.0f}")
+    say(f"risk-neutral plan: E[NPV] {usd(rn.stats['expected_npv_usd'])}, CVaR {usd(c0)}")
     t0 = time.perf_counter()
     top = max_cvar(base, catalog, vt, alpha=alpha, gap=gap, fixes=fixes)
     if top.best is None:
         raise PlanInfeasible(f"no plan reaches a CVaR (max_cvar ended {top.status})",
                              reason="no_solution")
     c1 = max(top.best.cvar, c0)
-    say(f"best reachable CVaR_{alpha:g}: {c1:,.0f} ({time.perf_counter() - t0:.1f} s)")
+    say(f"best reachable CVaR {alpha:.0%}: {usd(c1)} ({time.perf_counter() - t0:.1f} s)")
 
     rows = [{"floor_usd": float(c0), "expected_npv_usd": rn.stats["expected_npv_usd"],
              "expected_npv_se_usd": rn.stats["expected_npv_se_usd"], "cvar_usd": c0,
@@ -118,8 +119,8 @@ def frontier(instance: Instance, *, points: int = 8, scenarios: int | None = Non
                                  reason="cvar_floor", floor_usd=floor, best_cvar_usd=c1, alpha=alpha)
         draws = [(k.instrument, float(v), k.month) for k, v in zip(pm.draws, d) if v > 0.5]
         rows.append(_row(base, floor, catalog, vt, q, draws, info))
-        say(f"floor {floor:,.0f}: E[NPV] {rows[-1]['expected_npv_usd']:,.0f}  "
-            f"CVaR {rows[-1]['cvar_usd']:,.0f}  ({info['seconds']:.1f} s, {res.cuts} cuts)")
+        say(f"point {k + 2} of {points}, floor {usd(floor)}: E[NPV] {usd(rows[-1]['expected_npv_usd'])}, "
+            f"CVaR {usd(rows[-1]['cvar_usd'])} ({info['seconds']:.1f} s, {res.cuts} cuts)")
     prev: list[dict] = []
     for r in rows:
         r["changed"] = decision_diff(prev, r["decisions"])
@@ -152,7 +153,8 @@ def frontier_csv(rows: Sequence[dict]) -> str:
         "prob_loss": r["prob_loss"], "decisions": _decisions_text(r["decisions"]),
         "changed": _changes_text(r["changed"]), "solver_status": r["solver"]["status"],
     } for r in rows])
-    return table.to_csv(index=False)
+    from ..outputs import csv_safe
+    return csv_safe(table).to_csv(index=False)
 
 
 def frontier_document(instance: Instance, rows: Sequence[dict], *, scenarios: int, seed: int,
@@ -162,3 +164,63 @@ def frontier_document(instance: Instance, rows: Sequence[dict], *, scenarios: in
             "alpha": instance.risk.alpha, "scenarios": scenarios, "seed": seed,
             "backend": backend, "fixes": [str(f) for f in fixes],
             "instance_floor_usd": instance.risk.cvar_floor_usd, "points": list(rows)}
+
+
+def frontier_summary(rows: Sequence[dict]) -> str:
+    """One sentence on what the frontier shows: that the floor does not bind (every
+    floor gives the same plan), or what the safest plan costs in E[NPV] and gains in CVaR.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        `frontier`'s rows.
+
+    Returns
+    -------
+    str
+    """
+    from ..formatting import usd
+
+    if not rows:
+        return "No frontier: no point was solved."
+    first, last = rows[0], rows[-1]
+    distinct = 1 + sum(1 for r in rows[1:] if r.get("changed"))
+    if distinct == 1:
+        return (f"The CVaR floor does not bind: the risk-neutral plan already has the best CVaR "
+                f"reachable ({usd(first['cvar_usd'])}), so every floor gives the same plan, "
+                f"E[NPV] {usd(first['expected_npv_usd'])}.")
+    cost = first["expected_npv_usd"] - last["expected_npv_usd"]
+    gain = last["cvar_usd"] - first["cvar_usd"]
+    return (f"{distinct} distinct plans: raising CVaR from {usd(first['cvar_usd'])} to "
+            f"{usd(last['cvar_usd'])} (+{usd(gain)}) costs {usd(cost)} of E[NPV] "
+            f"({usd(first['expected_npv_usd'])} to {usd(last['expected_npv_usd'])}).")
+
+
+def frontier_files(instance: Instance, rows: Sequence[dict], *, scenarios: int, seed: int,
+                   backend: str, fixes: Sequence[Fix] = ()) -> dict[str, str]:
+    """frontier.json, frontier.csv and frontier.svg: what `wattfolio frontier` and
+    `wattfolio plan --frontier` both write.
+
+    Parameters
+    ----------
+    instance : Instance
+    rows : sequence of dict
+        `frontier`'s rows.
+    scenarios, seed : int
+    backend : str
+    fixes : sequence of Fix
+
+    Returns
+    -------
+    dict
+        File name to content, for `wattfolio.outputs.write_outputs`.
+    """
+    from ..outputs import to_json
+    from ..report.charts import frontier_svg, standalone
+
+    good = [r for r in rows if r.get("cvar_usd") is not None and r.get("expected_npv_usd") is not None]
+    svg = standalone(frontier_svg([r["cvar_usd"] for r in good], [r["expected_npv_usd"] for r in good],
+                                  [bool(r.get("changed")) and i > 0 for i, r in enumerate(good)]))
+    doc = frontier_document(instance, rows, scenarios=scenarios, seed=seed, backend=backend, fixes=fixes)
+    doc["summary"] = frontier_summary(rows)
+    return {"frontier.json": to_json(doc), "frontier.csv": frontier_csv(rows), "frontier.svg": svg}

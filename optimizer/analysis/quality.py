@@ -34,7 +34,7 @@ from ..gpu.risk import cvar
 
 from ..planning.cash_fan import CashFan
 from ..planning.valuation import value_actions
-from ..evaluation import OUT_OF_SAMPLE_SEED_OFFSET, evaluate_spec, plan_samples
+from ..plan_value import OUT_OF_SAMPLE_SEED_OFFSET, value_plan, plan_samples
 from ..planning.finance import financing_cost_and_cash
 from ..instance.types import Instance
 from ..run import PlanResult
@@ -59,12 +59,14 @@ def out_of_sample(instance: Instance, result: PlanResult, *, scenarios: int | No
     seed = result.seed + OUT_OF_SAMPLE_SEED_OFFSET if seed is None else seed
     if seed == result.seed:
         raise ValueError(f"oos_seed: must differ from the in-sample seed {result.seed}")
-    ev = evaluate_spec(instance, _spec(result), scenarios=n, seed=seed, backend=backend,
+    ev = value_plan(instance, _spec(result), scenarios=n, seed=seed, backend=backend,
                        chunk=chunk, cash_balance=True)
     ins = {"scenarios": result.scenarios, "seed": result.seed,
            "expected_npv": mean_ci(result.samples), "cvar": cvar_ci(result.samples, alpha)}
     oos = {"scenarios": n, "seed": seed, "expected_npv": mean_ci(ev.samples),
            "cvar": cvar_ci(ev.samples, alpha)}
+    if "liquidity" in ev.stats:
+        oos["liquidity"] = ev.stats["liquidity"]
     bias = ins["expected_npv"]["estimate_usd"] - oos["expected_npv"]["estimate_usd"]
     bias_se = math.hypot(ins["expected_npv"]["se_usd"], oos["expected_npv"]["se_usd"])
     # the fan is reduced here, once, from the (S, M) paths: plan.json keeps it and the
@@ -111,7 +113,7 @@ def mmw_gap(instance: Instance, result: PlanResult, *, batches: int = 10,
         raise ValueError(f"batches: must be >= 2, got {batches}")
     catalog, vt_in = _in_sample_table(instance, result, backend)
     rows = [a.index for a in result.actions]
-    cost, _ = financing_cost_and_cash(instance, result.financing)
+    cost, _ = financing_cost_and_cash(instance, result.draws)
     per: list[dict] = []
     missed = unreachable = 0
     for j in range(batches):

@@ -47,6 +47,8 @@ base and the flipping end: if the plan changes several times on the way, it find
 """
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -57,8 +59,9 @@ from ..gpu.risk import mean_and_se
 
 from ..planning.catalog import Action, build_catalog
 from ..planning.valuation import value_actions
-from ..evaluation import plan_samples
+from ..plan_value import plan_samples
 from ..planning.finance import financing_cost_and_cash
+from ..formatting import usd
 from ..instance.types import Instance
 from ..run import PlanResult, plan_instance
 from ..mip.solve import Fix, PlanInfeasible
@@ -183,7 +186,7 @@ class _Evaluator:
         rows = [a.index for a in self.plan_actions] if self.replan else list(range(len(actions)))
         vt = value_actions(inst, actions, backend=self.backend, chunk=self.chunk)
         r = self.result
-        cost, fin_cash = financing_cost_and_cash(inst, r.financing)
+        cost, fin_cash = financing_cost_and_cash(inst, r.draws)
         samples = plan_samples(vt, rows, r.quantities, cost)
         mean, se = mean_and_se(samples)
         cash = (inst.finance.cash_usd + np.cumsum(
@@ -228,13 +231,15 @@ def sensitivity(instance: Instance, result: PlanResult, *, scenarios: int | None
     swing_usd, cash_short_low_usd, cash_short_high_usd, flips_low, flips_high, threshold, threshold_low,
     threshold_high, bracket_low, bracket_high, plan_at_low, plan_at_high, changes_low,
     changes_high, infeasible_low, infeasible_high}``. NPVs are the chosen plan's E[NPV] on
-    `scenarios` (default min(the plan's count, 2000)) scenarios of the plan's seed.
+    `scenarios` (default: the plan's own count, never lowered) scenarios of the plan's seed;
+    `noise_*` marks a move within 2 s.e. of the base, `cash_short_*_material` a shortfall
+    above `material_cash_usd`.
     Flips compare the plan re-solved at the setting with the plan re-solved at the base
     setting on the same scenarios (the reference: the same plan as `result` when the
     scenario count and fixes are those `result` was planned with). `threshold` is the switching setting nearest the base (the midpoint of its
     bisection bracket); `fixes` are the --fix/--forbid the plan was made under.
     """
-    n = min(result.scenarios, 2000) if scenarios is None else scenarios
+    n = result.scenarios if scenarios is None else scenarios   # never lowered silently
     ev = _Evaluator(instance, result, n, result.seed, backend, chunk, fixes, replan, gap)
     say = progress or (lambda _msg: None)
     knobs = (tuple(k for k in KNOBS if k.applies(instance)) if inputs is None
@@ -247,6 +252,7 @@ def sensitivity(instance: Instance, result: PlanResult, *, scenarios: int | None
     if replan and base.decisions is None:
         raise PlanInfeasible(f"no plan at the base setting: {base.infeasible}", reason="no_solution")
     reference = base.decisions if replan else result.document["decisions"]
+    material = material_cash_usd(result)
     rows = []
     for k in knobs:
         lo, hi = ev.at(k, k.low), ev.at(k, k.high)
@@ -256,6 +262,12 @@ def sensitivity(instance: Instance, result: PlanResult, *, scenarios: int | None
             "npv_low_usd": lo.npv_usd, "npv_high_usd": hi.npv_usd,
             "npv_low_se_usd": lo.npv_se_usd, "npv_high_se_usd": hi.npv_se_usd,
             "swing_usd": abs(hi.npv_usd - lo.npv_usd),
+            # a move within NOISE_SE standard errors of the base is not told apart from noise
+            "noise_low": _is_noise(lo, base), "noise_high": _is_noise(hi, base),
+            "scenarios": n,
+            "cash_material_usd": material,
+            "cash_short_low_material": lo.cash_short_usd > material,
+            "cash_short_high_material": hi.cash_short_usd > material,
             "cash_short_low_usd": lo.cash_short_usd, "cash_short_high_usd": hi.cash_short_usd,
             "flips_low": replan and _differs(lo, reference),
             "flips_high": replan and _differs(hi, reference),
@@ -275,10 +287,33 @@ def sensitivity(instance: Instance, result: PlanResult, *, scenarios: int | None
         if near:
             row["threshold"] = min(near, key=lambda t: abs(t - k.base) / (abs(k.high - k.low) or 1.0))
         rows.append(row)
-        say(f"{k.label}: E[NPV] {lo.npv_usd:,.0f} .. {hi.npv_usd:,.0f}"
+        say(f"{k.label}: E[NPV] {usd(lo.npv_usd)} to {usd(hi.npv_usd)}"
             + (f"  flips at {row['threshold']:g}{k.unit}" if row["threshold"] is not None else ""))
     rows.sort(key=lambda r: -r["swing_usd"])
     return rows
+
+
+NOISE_SE = 2.0          # moves within 2 standard errors are marked as noise
+CASH_MATERIAL_USD = 1e6  # a cash shortfall is flagged above $1M ...
+CASH_MATERIAL_SHARE = 1e-3  # ... or above 0.1% of the plan's capex, whichever is larger
+
+
+def _is_noise(s: Setting, base: Setting) -> bool:
+    se = math.hypot(s.npv_se_usd or 0.0, base.npv_se_usd or 0.0)
+    return abs(s.npv_usd - base.npv_usd) <= NOISE_SE * se
+
+
+def material_cash_usd(result: PlanResult) -> float:
+    """The shortfall below which "cash short" is not worth a flag: the larger of $1M and
+    0.1% of the plan's capex (convert MW x capex per MW, plus acquisitions)."""
+    inst, capex = result.instance, 0.0
+    for a, q in zip(result.actions, result.quantities):
+        site = inst.site(a.site)
+        if a.kind == "convert" and site.hpc is not None:
+            capex += q * site.hpc.capex_usd_per_mw
+        elif a.kind == "acquire" and site.acquire is not None:
+            capex += site.acquire.cost_usd
+    return max(CASH_MATERIAL_USD, CASH_MATERIAL_SHARE * capex)
 
 
 def _setting_text(unit: str, v: float | None) -> str:
@@ -291,6 +326,8 @@ def sensitivity_csv(rows: Sequence[dict]) -> str:
     import pandas as pd
 
     cols = ["input", "label", "unit", "low", "high", "base_npv_usd", "npv_low_usd", "npv_high_usd",
+            "npv_low_se_usd", "npv_high_se_usd", "noise_low", "noise_high", "scenarios",
             "swing_usd", "cash_short_low_usd", "cash_short_high_usd", "flips_low", "flips_high", "threshold",
             "threshold_low", "threshold_high"]
-    return pd.DataFrame([{c: r[c] for c in cols} for r in rows], columns=cols).to_csv(index=False)
+    from ..outputs import csv_safe
+    return csv_safe(pd.DataFrame([{c: r[c] for c in cols} for r in rows], columns=cols)).to_csv(index=False)

@@ -16,11 +16,11 @@ from ..gpu.value_table import ValueTable
 
 from ..planning.catalog import Action, build_catalog
 from ..planning.valuation import value_actions
-from ..evaluation import plan_samples
+from ..plan_value import needs_cash_paths, plan_samples, value_plan
 from ..planning.finance import financing_cost_and_cash
 from ..instance.types import Instance, month_str
 from ..mip.model import PlanModel
-from ..planning.plan_file import plan_document
+from ..planning.plan_file import PlanSpec, plan_document
 from ..run import PlanResult, clean_plan
 from ..mip.solve import Fix, PlanInfeasible, apply_fixes, solve
 
@@ -173,6 +173,16 @@ def vss(instance: Instance, result: PlanResult, *, backend: str = "auto",
     _, _, financing = clean_plan([], [], draws)
     cost, _ = financing_cost_and_cash(instance, financing)
     samples = plan_samples(vt_in, [a.index for a in mv_taken], mv_qty, cost)
+    liquid = None
+    if needs_cash_paths(instance):
+        # valued as our plan is: the revolver's cost charged, its liquidity measured
+        ev = value_plan(instance, PlanSpec(mv_taken, mv_qty, financing), scenarios=result.scenarios,
+                        seed=result.seed, backend=backend)
+        samples = ev.samples
+        p = instance.risk.liquidity_probability
+        liq = ev.stats["liquidity"]
+        liquid = p is None or liq["prob_below_min"] <= 1.0 - p + 1e-12
+        out.update(mean_value_liquidity=liq)
     f_mv = objective_of(samples, alpha, w)
     c_mv = cvar(samples, alpha)
     diff = np.asarray(result.samples, float) - np.asarray(samples, float)
@@ -181,6 +191,10 @@ def vss(instance: Instance, result: PlanResult, *, backend: str = "auto",
         mean_value_financing=plan_document(instance, [], [], financing)["financing"],
         mean_value_objective_usd=f_mv, mean_value_expected_npv_usd=float(np.mean(samples)),
         mean_value_cvar_usd=c_mv, mean_value_meets_floor=_meets(c_mv, floor),
+        # a mean-value plan that runs short of cash in more scenarios than the floor allows is
+        # not a plan the stochastic model could choose: part of what the stochastic model buys
+        mean_value_meets_liquidity=liquid,
+        mean_value_feasible=_meets(c_mv, floor) and liquid is not False,
         vss_usd=ours - f_mv,
         # paired s.e. of the E[NPV] difference (exact for w = 0): how much is sampling noise
         vss_se_usd=float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else math.nan,

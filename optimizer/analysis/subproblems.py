@@ -49,7 +49,7 @@ def _in_sample_table(instance: Instance, result: PlanResult, backend: str) -> tu
 
 
 def _spec(result: PlanResult) -> PlanSpec:
-    return PlanSpec(list(result.actions), list(result.quantities), list(result.financing))
+    return PlanSpec(list(result.actions), list(result.quantities), list(result.draws))
 
 
 def _expected_cash_from(vt: ValueTable, ref: ValueTable) -> ValueTable:

@@ -56,7 +56,7 @@ def frontier_command(args, instance: Instance) -> int:
                             fixes=fixes)
     write_outputs(args.out, {"frontier.json": to_json(doc),
                              "frontier.csv": frontier_csv(rows),
-                             "frontier.svg": frontier_plot(rows)})
+                             "frontier.svg": frontier_plot(rows)}, kind="frontier")
     out = Console(highlight=False)
     t = Table(title=f"Efficient frontier: E[NPV] vs CVaR {instance.risk.alpha:.0%}, "
                     f"{scenarios:,} scenarios", title_justify="left")
@@ -87,7 +87,7 @@ def sensitivity_command(args, instance: Instance) -> int:
     together (atomically) and prints the tornado table. Exit 3 when no plan exists."""
     fixes = parse_fixes(getattr(args, "fix", None), getattr(args, "forbid", None), instance)
     console = console_err()
-    n = args.scenarios or min(instance.plan.scenarios, 2000)
+    n = args.scenarios or instance.plan.scenarios   # --scenarios sets it; never lowered silently
     replan = not getattr(args, "no_replan", False)
     try:
         with progress_bar(console) as progress:
@@ -107,18 +107,30 @@ def sensitivity_command(args, instance: Instance) -> int:
            "base_npv_usd": rows[0]["base_npv_usd"] if rows else result.stats["expected_npv_usd"],
            "inputs": rows}
     write_outputs(args.out, {"sensitivity.json": to_json(doc), "sensitivity.csv": sensitivity_csv(rows),
-                             "tornado.svg": tornado_plot(rows, doc["base_npv_usd"])})
+                             "tornado.svg": tornado_plot(rows, doc["base_npv_usd"])},
+                  kind="sensitivity")
     out = Console(highlight=False)
     t = Table(title=f"Sensitivity of the plan's E[NPV] (base {usd(doc['base_npv_usd'])}), "
                     f"{n:,} scenarios", title_justify="left")
-    for c in ("input", "low", "high", "E[NPV] low", "E[NPV] high", "plan flips at"):
+    for c in ("input", "low", "high", "E[NPV] low (s.e.)", "E[NPV] high (s.e.)", "plan flips at"):
         t.add_column(c, justify="left" if c in ("input", "plan flips at") else "right")
+
+    def cell(r, side):
+        text = f"{usd(r[f'npv_{side}_usd'])} ({usd(r.get(f'npv_{side}_se_usd'))})"
+        if r.get(f"noise_{side}"):
+            text += " noise"
+        if r.get(f"cash_short_{side}_material"):
+            text += f" (cash short {usd(r[f'cash_short_{side}_usd'])})"
+        return text
+
     for r in rows:
         flip = _setting_text(r["unit"], r["threshold"]) if r["threshold"] is not None else (
             "no flip in range" if replan else "not re-planned")
         t.add_row(r["label"], _setting_text(r["unit"], r["low"]), _setting_text(r["unit"], r["high"]),
-                  f"{usd(r['npv_low_usd'])}" + (" (cash short)" if r["cash_short_low_usd"] else ""),
-                  f"{usd(r['npv_high_usd'])}" + (" (cash short)" if r["cash_short_high_usd"] else ""), flip)
+                  cell(r, "low"), cell(r, "high"), flip)
     out.print(t)
+    material = rows[0]["cash_material_usd"] if rows else None
+    out.print(f"{n:,} scenarios per setting (seed {result.seed}); \"noise\": within 2 s.e. of the base "
+              f"E[NPV]; cash flagged only when short by more than {usd(material)}")
     out.print(f"wrote {args.out}/sensitivity.json, sensitivity.csv, tornado.svg")
     return 0

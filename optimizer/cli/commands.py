@@ -9,7 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ..evaluation import evaluate_spec
+from ..plan_value import value_plan
 from ..errors import EXIT_INFEASIBLE
 from ..formatting import usd
 from ..instance.types import Instance
@@ -28,6 +28,12 @@ def stats_table(stats: dict, title: str) -> Table:
     t.add_row("P(NPV < 0)", f"{stats['prob_loss']:.1%}")
     for k, v in stats["npv_quantiles_usd"].items():
         t.add_row(f"NPV {k}", f"{usd(v)}")
+    liq = stats.get("liquidity")
+    if liq is not None:
+        t.add_row("P(cash below minimum)", f"{liq['prob_below_min']:.1%}")
+        t.add_row("Peak revolver draw P50 / P95",
+                  f"{usd(liq['peak_revolver_p50_usd'])} / {usd(liq['peak_revolver_p95_usd'])}")
+        t.add_row("Tightest month", liq["tightest_month"])
     return t
 
 
@@ -37,15 +43,19 @@ def evaluate_command(args, instance: Instance) -> int:
     with progress_bar(console) as progress:
         scenarios = args.scenarios or instance.plan.scenarios
         report = chunk_reporter(progress, "valuing scenarios", scenarios)
-        ev = evaluate_spec(instance, spec, scenarios=args.scenarios, seed=args.seed,
-                           backend=args.backend, chunk=args.chunk, progress=report)
-    if args.samples:
-        from ..outputs import write_file
-
-        def save(path):
-            with open(path, "wb") as f:
-                np.save(f, ev.samples)
-        write_file(args.samples, save)
+        ev = value_plan(instance, spec, scenarios=args.scenarios, seed=args.seed,
+                        backend=args.backend, chunk=args.chunk, progress=report,
+                        cash_balance=bool(getattr(args, "cash", None)))
+    from ..outputs import write_file
+    for target, array in ((args.samples, ev.samples), (getattr(args, "cash", None), ev.cash_balance)):
+        if target:
+            def save(path, array=array, parquet=str(target).endswith(".parquet")):
+                if parquet:   # tidy: scenario, npv_usd or scenario, month (YYYY-MM), cash_usd
+                    _parquet_frame(array, instance).to_parquet(path, index=False)
+                    return
+                with open(path, "wb") as f:
+                    np.save(f, array)
+            write_file(target, save)
     meta = {"scenarios": ev.scenarios, "seed": ev.seed, "backend": ev.backend,
             "hours_per_month": instance.plan.hours_per_month,
             "financing_cost_usd": ev.financing_cost_usd}
@@ -62,6 +72,22 @@ def evaluate_command(args, instance: Instance) -> int:
     return 0
 
 
+def _parquet_frame(array, instance: Instance):
+    """--samples / --cash as a tidy DataFrame for a .parquet target."""
+    import pandas as pd
+
+    from ..instance.types import month_str
+    from ..planning.labels import npv_frame
+
+    a = np.asarray(array, dtype=np.float64)
+    if a.ndim == 1:
+        return npv_frame(a)
+    s, m = a.shape
+    months = [month_str(instance.plan.start + k) for k in range(m)]
+    return pd.DataFrame({"scenario": np.repeat(np.arange(s, dtype=np.int64), m),
+                         "month": np.tile(months, s), "cash_usd": a.reshape(-1)})
+
+
 def plan_command(args, instance: Instance) -> int:
     from ..report import build_context, render_report
     from ..mip.solve import PlanInfeasible
@@ -71,6 +97,8 @@ def plan_command(args, instance: Instance) -> int:
     console = console_err()
     say = lambda msg: console.print(f"  {msg}")  # noqa: E731
     t0 = time.perf_counter()
+    if args.time_limit is not None:
+        say(f"solver time limit {args.time_limit:g} s (--time-limit)")
     try:
         with progress_bar(console) as progress:
             scenarios = args.scenarios or instance.plan.scenarios
@@ -172,6 +200,16 @@ def print_plan_summary(result: PlanResult, out_dir: str, extra: list[str] | None
     out.print(f"wrote {out_dir}/: {', '.join(files)}")
 
 
+def liquidity_line(liq: dict, min_cash_usd: float | None, where: str) -> str:
+    """One sentence on how liquidity holds: the share of scenarios short of the minimum,
+    the revolver's peak draw and the tightest month."""
+    floor = f" of {usd(min_cash_usd)}" if min_cash_usd is not None else ""
+    return (f"Liquidity ({where}): cash plus the undrawn revolver falls below the minimum{floor} "
+            f"in {liq['prob_below_min']:.1%} of scenarios; peak revolver draw P50 "
+            f"{usd(liq['peak_revolver_p50_usd'])}, P95 {usd(liq['peak_revolver_p95_usd'])}; "
+            f"tightest month {liq['tightest_month']} (P5 headroom {usd(liq['headroom_p05_usd'])})")
+
+
 def quality_lines(quality: dict | None, whatif: dict | None) -> list[str]:
     """The terminal's short account of how far to trust the numbers."""
     lines: list[str] = []
@@ -184,7 +222,12 @@ def quality_lines(quality: dict | None, whatif: dict | None) -> list[str]:
                      f"{usd(e['ci95_usd'][1], True)}), CVaR {usd(c['estimate_usd'], True)} "
                      f"(95% CI {usd(c['ci95_usd'][0], True)} to {usd(c['ci95_usd'][1], True)})")
         cash = oos.get("cash_balance_usd") or {}
-        if cash.get("prob_below_min_any_month") is not None:
+        liq = o.get("liquidity")
+        if liq is not None:
+            lo, hi = liq["prob_below_min_ci95"]
+            lines.append(liquidity_line(liq, cash.get("min_cash_usd"), "out of sample")
+                         + f" (95% CI {lo:.1%} to {hi:.1%})")
+        elif cash.get("prob_below_min_any_month") is not None:
             lines.append(f"Cash: the minimum of {usd(cash['min_cash_usd'])} holds on expected cash flows; "
                          f"{cash['prob_below_min_any_month']:.0%} of scenarios dip below it in some month "
                          f"(see the fan chart in report.html)")

@@ -11,12 +11,13 @@ gpu/valuation.py) -> the MIP and its CVaR cuts (mip/solve.py) -> plan files
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
 from ..gpu.backend import BackendError
 
-from ..errors import EXIT_BAD_INPUT, InstanceError, PlanError
+from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InstanceError, OutputError, PlanError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,6 +27,9 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
+
+
+DEFAULT_TIME_LIMIT_S = 600.0   # no silent hang: the solver stops here unless told otherwise
 
 
 def _checked(convert, ok, what: str):
@@ -77,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plan", required=True, help="plan.json (decisions and financing)")
     engine_args(e)
     e.add_argument("--json", action="store_true", help="print the stats as JSON")
-    e.add_argument("--samples", metavar="FILE.npy", help="write per-scenario NPVs here")
+    e.add_argument("--samples", metavar="FILE.npy", help="write per-scenario NPVs here (.npy, or .parquet: scenario, npv_usd)")
+    e.add_argument("--cash", metavar="FILE",
+                   help="write month-end cash per scenario here (scenarios x months, USD, after "
+                        "the revolver rule and refinancing)")
 
     def fix_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--fix", action="append", default=[], metavar="SITE=ACTION[@YYYY-MM]",
@@ -90,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", required=True, help="output folder")
     engine_args(pl)
     fix_args(pl)
-    pl.add_argument("--time-limit", type=_positive_float, metavar="SEC", help="solver time limit")
+    pl.add_argument("--time-limit", type=_positive_float, metavar="SEC", default=DEFAULT_TIME_LIMIT_S,
+                    help=f"solver time limit (default {DEFAULT_TIME_LIMIT_S:g} s): past it the best plan "
+                         "found and its gap are written, with a warning")
     pl.add_argument("--gap", type=_positive_float, default=1e-4, help="relative MIP gap (default 1e-4)")
     pl.add_argument("--quality", choices=["none", "oos", "full"], default="oos",
                     help="oos (default): in- vs out-of-sample E[NPV] and CVaR with 95%% intervals; "
@@ -149,6 +158,7 @@ def _load(path: str, hours: int | None = None):
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_outputs(args)   # a path we must not or cannot write: exit 2 before any work
         if args.command == "validate":
             from ..instance.load import validate_main
             return validate_main(args.instance)
@@ -172,14 +182,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sensitivity":
             from .analysis_commands import sensitivity_command
             return sensitivity_command(args, _load(args.instance, args.hours))
-    except (InstanceError, PlanError) as err:
+    except (InstanceError, PlanError, OutputError) as err:
         for line in err.errors:
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BackendError as err:  # --backend cupy without a CUDA device
         print(f"error: --backend: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # outputs are swapped in whole or not at all: nothing half-written
+        print("interrupted: nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
+
+
+def _check_outputs(args) -> None:
+    """--out folders (plan, frontier, sensitivity) and files (--samples, --cash, init and
+    synth --out), checked before any computing; the folder's lock is taken here."""
+    from ..outputs import check_output_dir, check_output_file
+
+    if args.command in ("plan", "frontier", "sensitivity"):
+        check_output_dir(args.out)
+    elif args.command == "evaluate":
+        targets = [(o, getattr(args, a, None)) for o, a in (("--samples", "samples"), ("--cash", "cash"))]
+        targets = [(o, t) for o, t in targets if t]
+        for option, target in targets:
+            check_output_file(target, option)
+        if len(targets) == 2 and os.path.realpath(targets[0][1]) == os.path.realpath(targets[1][1]):
+            raise OutputError([f"--cash: {targets[1][1]}: the same file as --samples"])
+    elif args.command in ("init", "synth") and getattr(args, "out", None):
+        check_output_file(args.out)
 
 
 def _init(args) -> int:

@@ -210,17 +210,23 @@ def check_network_mode(data: Mapping[str, Any]) -> list[str]:
 
 # keys that only make sense for some instrument kinds
 _ONLY_ON: dict[str, tuple[str, ...]] = {
-    "maturity": DEBT_KINDS,
-    "rate": DEBT_KINDS,
+    "maturity": DEBT_KINDS + ("revolver",),
+    "rate": DEBT_KINDS + ("revolver",),
     "conversion_premium": ("convertible",),
     "equity_volatility": ("convertible",),
     "loan_to_cost": ("secured_notes",),
+    "commitment_fee": ("revolver",),
+    "refinance": DEBT_KINDS,
+    "fee": ("convertible", "secured_notes", "equity"),
 }
 
 
 def check_instrument_terms(data: Mapping[str, Any]) -> list[str]:
-    """Debt needs a maturity after issue; kind-specific terms only on their kind."""
+    """Debt and a revolver need a maturity (after issue); every kind but a revolver (which
+    is committed from the start and drawn by rule, never by the plan) needs `issue_by`;
+    kind-specific terms only on their kind; at most one revolver."""
     out = []
+    revolvers = []
     for path, inst in _items(data, "finance", "instruments"):
         kind = _str(inst, "kind")
         if kind not in INSTRUMENT_KINDS:
@@ -229,7 +235,14 @@ def check_instrument_terms(data: Mapping[str, Any]) -> list[str]:
             if key in inst and kind not in kinds:
                 out.append(f"{path}.{key}: only on {' or '.join(kinds)} instruments, "
                            f"got {show(inst[key])} on kind {show(kind)}")
-        if kind in DEBT_KINDS:
+        if kind == "revolver":
+            revolvers.append(path)
+            if "issue_by" in inst:
+                out.append(f"{path}.issue_by: a revolver is committed from the plan's start and drawn "
+                           f"by rule, not issued, got {show(inst['issue_by'])}")
+        elif "issue_by" not in inst:
+            out.append(f"{path}.issue_by: required for kind {show(kind)}, got none")
+        if kind in DEBT_KINDS + ("revolver",):
             if "maturity" not in inst:
                 out.append(f"{path}.maturity: required for kind {show(kind)}, got none")
             else:
@@ -237,6 +250,9 @@ def check_instrument_terms(data: Mapping[str, Any]) -> list[str]:
                 if issue is not None and mat is not None and mat <= issue:
                     out.append(f"{path}.maturity: must be after issue_by "
                                f"{show(inst['issue_by'])}, got {show(inst['maturity'])}")
+    if len(revolvers) > 1:
+        out.append(f"{revolvers[1]}.kind: at most one revolver, got a second one "
+                   f"(the first is {revolvers[0]})")
     return out
 
 

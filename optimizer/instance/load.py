@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,6 +53,10 @@ def read_data(path: str | os.PathLike) -> tuple[dict[str, Any], str]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
+        raise InstanceError([f"{path}: invalid TOML: {e}"]) from None
+    except RecursionError:
+        raise InstanceError([f"{path}: nested too deeply to be an instance file"]) from None
+    except ValueError as e:  # e.g. an integer past Python's digit limit
         raise InstanceError([f"{path}: invalid TOML: {e}"]) from None
     return data, hashlib.sha256(raw).hexdigest()
 
@@ -100,8 +105,19 @@ def _print(kind: str, lines: list[str]) -> None:
         print(f"{kind}: {line}", file=sys.stderr)
 
 
+MAX_INSTANCE_BYTES = 64 * 2 ** 20
+
+
 def _read(path: str | os.PathLike) -> bytes:
     try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(st.st_mode):   # a FIFO would block forever, /dev/zero never ends
+            raise InstanceError([f"{path}: not a regular file; an instance is a .toml file"])
+        if st.st_size > MAX_INSTANCE_BYTES:
+            raise InstanceError([f"{path}: {st.st_size:,} bytes; an instance file is at most "
+                                 f"{MAX_INSTANCE_BYTES:,}"])
         return Path(path).read_bytes()
     except FileNotFoundError:
         raise InstanceError([f"{path}: no such file"]) from None

@@ -21,7 +21,7 @@ from typing import Any
 from .rules import Rule, at_most, exactly, ge, gt, interval, non_empty, one_of
 from .types import (
     Acquire, AiStress, Bitcoin, Finance, Hpc, HpcMarket, Instance, Instrument, Lease, Market,
-    Mining, Plan, Risk, Sale, Site, TerminalMultiple,
+    Mining, Plan, Refinance, Risk, Sale, Site, TerminalMultiple,
 )
 
 __all__ = ["SCHEMA", "Field", "Rule", "default_of", "NO_DEFAULT", "gt", "ge", "interval",
@@ -29,7 +29,7 @@ __all__ = ["SCHEMA", "Field", "Rule", "default_of", "NO_DEFAULT", "gt", "ge", "i
 
 STATUSES = ("operating", "development", "candidate")
 USES = ("mining", "solar", "land")
-INSTRUMENT_KINDS = ("convertible", "secured_notes", "equity")
+INSTRUMENT_KINDS = ("convertible", "secured_notes", "equity", "revolver")
 DEBT_KINDS = ("convertible", "secured_notes")
 NON_EMPTY = ("markets", "sites")        # check_not_empty: at least one entry each
 
@@ -152,6 +152,10 @@ SCHEMA: dict[str, Field] = {
         "cvar_floor_usd": _f(interval(-USD, USD), "USD",
                              "Floor on the plan's CVaR (default: no floor)", required=False),
         "weight": _f(_PROB, "-", "w in the objective (1 - w) E[NPV] + w CVaR", required=False),
+        "liquidity_probability": _f(interval(0, 1, lo_open=True, hi_open=True), "probability",
+                                    "Share of scenarios in which cash plus undrawn revolver stays "
+                                    ">= finance.min_cash_usd every month (default: expected cash only)",
+                                    required=False),
     }, fill=True),
     "bitcoin": _table(Bitcoin, "Bitcoin price (GBM) and the network's hashrate (drift, "
                       "volatility and elasticity are also bounded together: check_bitcoin_tail)", {
@@ -284,11 +288,24 @@ SCHEMA: dict[str, Field] = {
             "id": _s("Unique instrument id"),
             "kind": _s("What the instrument is", one_of(*INSTRUMENT_KINDS)),
             "max_usd": _f(gt(0, USD), "USD", "Most that can be raised"),
-            "issue_by": _month("Last month it can be issued"),
+            "issue_by": _month("Last month it can be issued (not on a revolver, committed from "
+                               "the start)", required=False),
             "fee": _f(_RATE, "fraction", "Fee per $ raised", required=False),
-            "rate": _f(_RATE, "annual decimal", "Coupon (debt only)", required=False),
-            "maturity": _month("Month the principal is repaid (debt only; required there)",
-                               required=False),
+            "rate": _f(_RATE, "annual decimal", "Coupon (debt), or interest on the drawn "
+                       "balance (revolver)", required=False),
+            "maturity": _month("Month the principal is repaid (debt), or the facility closes "
+                               "(revolver); required there", required=False),
+            "commitment_fee": _f(_RATE, "annual decimal", "Fee on the undrawn part (revolver "
+                                 "only)", required=False),
+            "refinance": _table(Refinance, "Roll the principal over at maturity where the "
+                                "market is open (secured_notes and convertible only)", {
+                "rate": _f(_RATE, "annual decimal", "Coupon of the new notes"),
+                "term_years": _i(interval(1, 50), "years", "Term of the new notes",
+                                 required=False),
+                "min_rent_index": _f(interval(0, 10), "x", "Refinancing is open where HPC market "
+                                     "rent at maturity is at least this x today's (and no AI bust "
+                                     "has begun)", required=False),
+            }),
             "conversion_premium": _f(ge(0, 10), "fraction", "Conversion price over the share "
                                      "price at issue (convertible only)", required=False),
             "equity_volatility": _f(_VOL, "annual decimal", "Share volatility that prices the "

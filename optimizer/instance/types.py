@@ -61,6 +61,9 @@ class Risk:
     alpha: float = 0.95
     cvar_floor_usd: float | None = None
     weight: float = 0.0
+    # in at least this share of scenarios cash plus undrawn committed revolver stays at or
+    # above finance.min_cash_usd in every month (None: expected cash only)
+    liquidity_probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -224,14 +227,27 @@ class AiStress:
 
 
 @dataclass(frozen=True)
+class Refinance:
+    """Notes that roll over at maturity into new notes at `rate` for `term_years`, in the
+    scenarios where the market is open: no AI-market bust has begun and HPC market rent
+    is at least `min_rent_index` x today's. Elsewhere the principal is due in cash."""
+
+    rate: float
+    term_years: int = 5
+    min_rent_index: float = 0.8
+
+
+@dataclass(frozen=True)
 class Instrument:
     id: str
-    kind: str                       # convertible | secured_notes | equity
+    kind: str                       # convertible | secured_notes | equity | revolver
     max_usd: float
-    issue_by: int                   # absolute month
+    issue_by: int | None = None     # absolute month; required except on a revolver
     fee: float = 0.0
     rate: float = 0.0
-    maturity: int | None = None     # absolute month; debt only
+    maturity: int | None = None     # absolute month; debt and revolver
+    commitment_fee: float = 0.0     # revolver only: on the undrawn part, annual
+    refinance: Refinance | None = None  # secured notes and convertibles
     conversion_premium: float = 0.0  # convertible only
     equity_volatility: float = 0.7  # convertible only: prices the conversion option
     loan_to_cost: float = 0.8       # secured_notes only: draws <= this x funded HPC capex

@@ -79,10 +79,15 @@ class PlanModel:
         sum 1): CVaR is the minimum of such weighted means, so each cut over-estimates it.
         """
         row, const = self.cut_row(weights)
+        expr = _expr(row, self.qdv, const)
+        if hasattr(self.m, "theta"):
+            # every scenario's NPV carries the revolver's expected cost, as it carries the
+            # financing's (`mip.liquidity`)
+            expr = expr - self.m.theta
         if floor_usd is not None:
-            con = self.m.cuts.add(_expr(row, self.qdv, const) >= floor_usd / SCALE)
+            con = self.m.cuts.add(expr >= floor_usd / SCALE)
         else:
-            con = self.m.cuts.add(self.m.eta <= _expr(row, self.qdv, const))
+            con = self.m.cuts.add(self.m.eta <= expr)
         self.session.add_constraints([con])
 
     def sync_add(self, cons: Sequence) -> None:
@@ -209,6 +214,11 @@ class PlanModel:
     def slack_usd(self) -> np.ndarray:
         """Cash slack per month (elastic model only), USD."""
         return np.array([self.m.slack[j].value or 0.0 for j in range(self.instance.plan.months)]) * SCALE
+
+    def revolver_cost_usd(self) -> float:
+        """The model's estimate of the revolver's expected cost (its epigraph theta), USD;
+        0 without a revolver."""
+        return float(self.m.theta.value or 0.0) * SCALE if hasattr(self.m, "theta") else 0.0
 
     def financing_cost(self, draws_usd: np.ndarray) -> float:
         """PV value cost (USD) of draws (K,) in USD."""

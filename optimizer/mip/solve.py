@@ -22,9 +22,12 @@ from ..planning.catalog import Action
 from ..planning.fixes import Fix  # noqa: F401  (defined with the rules; re-exported for callers)
 from .cvar import CutEngine, LoopResult, floor_loop, weight_loop
 from ..instance.types import Instance, month_str
+from .liquidity import revolver_epigraph, separate
 from .model import PlanModel, relative_gap
+from ..planning.liquidity import LiquidityOracle, revolver_of
 
 CASH_TOL_USD = 1.0
+LIQUIDITY_ROUNDS = 40   # liquidity and revolver-cost cut rounds before giving up
 
 
 @dataclass
@@ -41,6 +44,8 @@ class Solution:
     npv_samples: np.ndarray | None = None           # host (S,), net of financing
     method: str = ""
     bound: float = math.nan                         # certified upper bound, USD
+    liquidity_rounds: list[dict] = field(default_factory=list)
+    revolver_cost_usd: float = 0.0                  # the model's estimate (theta), USD
 
 
 def apply_fixes(pm: PlanModel, fixes: Sequence[Fix] | None) -> None:
@@ -117,26 +122,68 @@ def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
     deadline = _deadline(time_limit)
     risk = instance.risk
     alpha, w, floor = risk.alpha, float(risk.weight or 0.0), risk.cvar_floor_usd
-    pm = PlanModel(instance, actions, vt, weight=w)
+    liquid = risk.liquidity_probability is not None
+    rv = revolver_of(instance)
+    priced = rv.limit_usd > 0 and (rv.rate > 0 or rv.commitment_fee > 0)
+    pm = PlanModel(instance, actions, vt, weight=w,
+                   extra_functionality=revolver_epigraph(w) if liquid or priced else None)
+    if liquid:
+        # the per-scenario floor replaces the expected-cash rows (kept as the fallback)
+        pm.m.cash.deactivate()
     apply_fixes(pm, fixes)
+    oracle = (LiquidityOracle(instance, actions, pm.draws, backend=vt.backend)
+              if liquid or priced else None)
 
-    if w > 0:
-        res = weight_loop(pm, alpha, floor, gap=gap, deadline=deadline, method=weight_method,
-                          progress=progress)
-    elif floor is not None:
-        res = floor_loop(pm, alpha, floor, gap=gap, deadline=deadline, progress=progress)
-    else:
-        res = _plain(pm, alpha, gap, deadline, progress)
+    liquidity_rounds: list[dict] = []
+    best_point = None
+    while True:
+        if w > 0:
+            res = weight_loop(pm, alpha, floor, gap=gap, deadline=deadline, method=weight_method,
+                              progress=progress)
+        elif floor is not None:
+            res = floor_loop(pm, alpha, floor, gap=gap, deadline=deadline, progress=progress)
+        else:
+            res = _plain(pm, alpha, gap, deadline, progress)
+        if oracle is None or res.best is None:
+            break
+        t1 = time.perf_counter()
+        new, pt = separate(pm, oracle, res.best.q, res.best.draws)
+        if best_point is None or pt.probability > best_point.probability:
+            best_point = pt
+        liquidity_rounds.append({"round": len(liquidity_rounds) + 1, "seconds": time.perf_counter() - t1,
+                                 "probability": pt.probability, "tail_shortfall_usd": pt.tail_mean_usd,
+                                 "revolver_cost_usd": pt.cost_usd, "new_cuts": new})
+        if progress is not None:
+            progress(f"liquidity round {len(liquidity_rounds)}: cash holds in {pt.probability:.1%} of "
+                     f"scenarios, revolver cost {pt.cost_usd / 1e6:,.1f}M, {new} new cut(s)")
+        if new == 0 or len(liquidity_rounds) >= LIQUIDITY_ROUNDS:
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            break
 
+    if res.best is None and liquidity_rounds and res.status == "infeasible":
+        p = risk.liquidity_probability
+        bp = best_point
+        raise PlanInfeasible(
+            f"risk.liquidity_probability = {p:g} is unreachable: the best plan the cut loop found keeps "
+            f"cash plus the undrawn revolver above finance.min_cash_usd in {bp.probability:.1%} of "
+            f"scenarios; its tightest month is {month_str(instance.plan.start + int(bp.worst[bp.tail[0]]))}",
+            reason="liquidity")
     if res.best is None:
         if res.status == "infeasible":
             if res.first_round_infeasible:
                 raise diagnose_infeasible(instance, actions, vt, fixes)
             raise _unreachable(instance, actions, vt, fixes, gap)
+        timed_out = res.status in ("time_limit", "no_solution") and time_limit is not None \
+            and deadline is not None and time.perf_counter() >= deadline
+        if floor is not None and not timed_out:
+            # a floor past every plan's reach (1e30) can leave HiGHS with no status but
+            # "no solution": the cause is still the floor, and the message quotes the reach
+            raise _unreachable(instance, actions, vt, fixes, gap)
         raise PlanInfeasible(
             f"no feasible plan found within the time limit ({time_limit} s)"
             if res.status in ("time_limit", "no_solution") and time_limit is not None
-            else "the solver returned no feasible plan", reason="no_solution")
+            else f"the solver returned no feasible plan (status {res.status})", reason="no_solution")
 
     best = res.best
     fin = pm.financing_cost(best.draws)
@@ -147,7 +194,8 @@ def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
         status="optimal" if res.status == "optimal" else "time_limit",
         gap=res.gap, seconds=time.perf_counter() - t0, rounds=res.rounds, cuts=res.cuts,
         objective=best.objective, financing_cost_usd=fin,
-        npv_samples=to_host(best.values), method=res.method, bound=res.bound)
+        npv_samples=to_host(best.values), method=res.method, bound=res.bound,
+        liquidity_rounds=liquidity_rounds, revolver_cost_usd=pm.revolver_cost_usd())
 
 
 def _plain(pm: PlanModel, alpha: float, gap: float, deadline: float | None,
@@ -159,9 +207,10 @@ def _plain(pm: PlanModel, alpha: float, gap: float, deadline: float | None,
     if out.status == "infeasible" or not out.has_solution:
         return LoopResult("infeasible" if out.status == "infeasible" else "no_solution", None,
                           math.nan, math.nan, rounds, 0, "mip", first_round_infeasible=True)
-    ev = CutEngine(pm, alpha, None).evaluate(pm.quantities(), pm.draw_amounts())
+    ev = CutEngine(pm, alpha, None).score(pm.quantities(), pm.draw_amounts())
     rounds[0]["cvar"] = ev.cvar
     if progress is not None:
-        progress(f"round 1 mip {out.seconds:.2f}s  E[NPV] {ev.expected:,.0f}  CVaR {ev.cvar:,.0f}")
+        from ..formatting import usd
+        progress(f"round 1, mip ({out.seconds:.1f} s): E[NPV] {usd(ev.expected)}, CVaR {usd(ev.cvar)}")
     return LoopResult("optimal" if out.status == "optimal" else "time_limit", ev, out.bound,
                       relative_gap(ev.objective, out.bound), rounds, 0, "mip")

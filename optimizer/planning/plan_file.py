@@ -7,7 +7,9 @@ a plan.json (stats, solver, versions) is what `wattfolio plan` adds for the read
 from __future__ import annotations
 
 import json
+import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -36,14 +38,34 @@ def read_plan(path: str | os.PathLike, instance: Instance) -> PlanSpec:
     """Load a plan file and check it fits the instance; raises PlanError listing every
     problem, each with its path in the file."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):   # a FIFO would block, /dev/zero never ends
+            raise PlanError([f"{path}: not a regular file"])
+        if st.st_size > MAX_PLAN_BYTES:
+            raise PlanError([f"{path}: {st.st_size:,} bytes; a plan file is at most {MAX_PLAN_BYTES:,}"])
+        data = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
     except FileNotFoundError:
         raise PlanError([f"{path}: no such file"]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise PlanError([f"{path}: cannot read: {e}"]) from None
     except json.JSONDecodeError as e:
         raise PlanError([f"{path}: invalid JSON: {e.msg} (line {e.lineno}, column {e.colno})"]) from None
+    except RecursionError:
+        raise PlanError([f"{path}: nested too deeply to be a plan file"]) from None
+    except ValueError as e:  # NaN/Infinity literals; integers past Python's digit limit
+        raise PlanError([f"{path}: invalid JSON: {e}"]) from None
     return parse_plan(data, instance)
+
+
+MAX_PLAN_BYTES = 64 * 2 ** 20
+# what `wattfolio plan` writes besides decisions and financing: accepted, not read
+INFO_KEYS = {"instance_sha256", "name", "stats", "solver", "scenarios", "seed", "hours_per_month",
+             "backend", "versions", "warnings", "quality", "whatif", "arguments", "revision"}
+TOP_KEYS = {"schema", "decisions", "financing"} | INFO_KEYS
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number a plan may hold")
 
 
 def _month(value: Any, path: str, errors: list[str]) -> int | None:
@@ -55,10 +77,22 @@ def _month(value: Any, path: str, errors: list[str]) -> int | None:
 
 
 def _number(value: Any, path: str, errors: list[str]) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        errors.append(f"{path}: must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        errors.append(f"{path}: must be a number, got {_short(value)}")
         return None
-    return float(value)
+    try:
+        v = float(value)
+    except OverflowError:
+        v = math.inf
+    if not math.isfinite(v):
+        errors.append(f"{path}: must be a finite number, got {_short(value)}")
+        return None
+    return v
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 30 else "a huge integer"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def parse_plan(data: Any, instance: Instance) -> PlanSpec:
@@ -66,25 +100,34 @@ def parse_plan(data: Any, instance: Instance) -> PlanSpec:
     errors: list[str] = []
     if not isinstance(data, dict):
         raise PlanError([f"plan: must be a JSON object, got {type(data).__name__}"])
-    if data.get("schema") != 1:
-        errors.append(f"schema: must be 1, got {data.get('schema')!r}")
+    schema = data.get("schema")
+    if type(schema) is not int or schema != 1:
+        errors.append(f"schema: must be 1, got {_short(schema)}")
+    for k in sorted(set(data) - TOP_KEYS, key=str):
+        errors.append(f"{_short(k)}: unknown top-level key (a plan has schema, decisions, financing)")
     catalog = {(a.site, a.kind, a.start, a.lease): a for a in build_catalog(instance)}
     sites = {s.id: s for s in instance.sites}
     spec = PlanSpec()
 
     decisions = data.get("decisions", [])
     if not isinstance(decisions, list):
-        errors.append(f"decisions: must be a list, got {decisions!r}")
+        errors.append(f"decisions: must be a list, got {_short(decisions)}")
         decisions = []
     paths: list[str] = []
     for n, d in enumerate(decisions):
         p = f"decisions[{n}]"
         if not isinstance(d, dict):
-            errors.append(f"{p}: must be an object, got {d!r}")
+            errors.append(f"{p}: must be an object, got {_short(d)}")
             continue
         for k in sorted(set(d) - DECISION_KEYS):
             errors.append(f"{p}.{k}: unknown key")
         site, kind, lease = d.get("site"), d.get("action"), d.get("lease")
+        bad = [k for k, v in (("site", site), ("action", kind), ("lease", lease))
+               if v is not None and not isinstance(v, str)]
+        if bad or site is None:
+            for k in bad or ["site"]:
+                errors.append(f"{p}.{k}: must be text, got {_short(d.get(k))}")
+            continue
         if site not in sites:
             errors.append(f"{p}.site: unknown site {site!r}")
             continue
@@ -138,15 +181,18 @@ def _parse_financing(items: Any, instance: Instance,
     out: list[tuple[str, float, int]] = []
     paths: list[str] = []
     if not isinstance(items, list):
-        errors.append(f"financing: must be a list, got {items!r}")
+        errors.append(f"financing: must be a list, got {_short(items)}")
         return out, paths
     for n, f in enumerate(items):
         p = f"financing[{n}]"
         if not isinstance(f, dict):
-            errors.append(f"{p}: must be an object, got {f!r}")
+            errors.append(f"{p}: must be an object, got {_short(f)}")
             continue
         for k in sorted(set(f) - FINANCING_KEYS - FINANCING_INFO_KEYS):
             errors.append(f"{p}.{k}: unknown key")
+        if not isinstance(f.get("instrument"), str):
+            errors.append(f"{p}.instrument: must be text, got {_short(f.get('instrument'))}")
+            continue
         amount = _number(f.get("amount_usd"), f"{p}.amount_usd", errors)
         start = _month(f.get("start"), f"{p}.start", errors)
         if amount is None or start is None:
@@ -190,4 +236,5 @@ def decisions_csv(instance: Instance, actions: Sequence[Action], quantities: Seq
             "market": site.market,
         })
     cols = ["site", "action", "start", "mw", "lease", "tenant", "market"]
-    return pd.DataFrame(rows, columns=cols).to_csv(index=False)
+    from ..outputs import csv_safe   # a cell starting = + - @ is text, not a formula
+    return csv_safe(pd.DataFrame(rows, columns=cols)).to_csv(index=False)

@@ -155,14 +155,26 @@ def engine_inputs(instance: Instance, actions: Sequence[Action]) -> EngineInputs
 def value_actions(instance: Instance, actions: Sequence[Action], scenarios: int | None = None,
                   seed: int | None = None, backend: str = "auto", chunk: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  plan_quantities: Sequence[float] | None = None) -> ValueTable:
+                  plan_quantities: Sequence[float] | None = None,
+                  scenario_ids: Sequence[int] | None = None,
+                  cash_weights: np.ndarray | None = None) -> ValueTable:
     """Value `actions` on the instance's scenarios (or `scenarios`, `seed` when given);
-    with `plan_quantities`, also the per-scenario monthly cash of that plan."""
+    with `plan_quantities`, also the per-scenario monthly cash of that plan; with
+    `scenario_ids` and `cash_weights` (len(ids), M), per action the weighted sum of its
+    monthly cash over those scenarios (`gpu.valuation.simulate_value_table`)."""
     if seed is not None or scenarios is not None:
         instance = instance.with_plan(
             seed=instance.plan.seed if seed is None else seed,
             scenarios=instance.plan.scenarios if scenarios is None else scenarios)
+    from .limits import check_memory, check_value_table
+
+    n = instance.plan.scenarios if scenario_ids is None else len(scenario_ids)
+    check_memory(instance, len(actions), n, cash_paths=plan_quantities is not None)  # before allocating
     be = get_backend(backend)
     inputs = engine_inputs(instance, actions)
-    return simulate_value_table(inputs, instance.plan.scenarios, be, chunk=chunk, progress=progress,
-                                plan_quantities=None if plan_quantities is None else np.asarray(plan_quantities))
+    vt = simulate_value_table(inputs, instance.plan.scenarios, be, chunk=chunk, progress=progress,
+                              plan_quantities=None if plan_quantities is None else np.asarray(plan_quantities),
+                              scenario_ids=None if scenario_ids is None else np.asarray(scenario_ids),
+                              cash_weights=cash_weights)
+    check_value_table(instance, actions, vt)   # the MIP's coefficients: finite, solver-sized
+    return vt

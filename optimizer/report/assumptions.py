@@ -95,7 +95,8 @@ def assumptions_section(ctx: ReportContext) -> str:
         cls="compact", numeric=(3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)) if inst.leases else ""
     instruments = table(
         ["Instrument", "Kind", "Up to", "Issue by", "Terms"],
-        [[esc(k.id), esc(k.kind.replace("_", " ")), usd(k.max_usd), month_str(k.issue_by), instrument_terms(k)]
+        [[esc(k.id), esc(k.kind.replace("_", " ")), usd(k.max_usd),
+          month_str(k.issue_by) if k.issue_by is not None else "committed", instrument_terms(k)]
          for k in f.instruments], cls="compact", numeric=(2,)) if f.instruments else ""
     body = (f'<div class="kv-grid">{settings}{btc}{hpc}{cash}</div>'
             f"<h3>Power markets</h3>{markets}<h3>Sites</h3>{sites}"

@@ -126,6 +126,7 @@ def summary_paragraph(ctx: ReportContext) -> str:
                  f"it falls below the {usd(ctx.cash.min_cash_usd)} minimum at some point in "
                  f"{pct(ctx.cash.prob_below_min)} of scenarios, and below zero in "
                  f"{pct(ctx.cash.prob_below_zero)}.")
+        text += " " + liquidity_sentence(inst)
     oos, upper = ctx.oos_expected_npv_usd, ctx.gap_upper95_usd
     if oos is not None:
         text += f" On fresh scenarios the plan's expected NPV is {usd(oos)}."
@@ -155,6 +156,20 @@ def cash_scenarios(fan: CashFan) -> str:
     return f"{fan.scenarios:,} {esc(fan.sample)} scenarios (seed {fan.seed})"
 
 
+def liquidity_sentence(inst) -> str:
+    """How liquidity holds, in words: a floor per scenario with the revolver, or only
+    expected cash."""
+    p = inst.risk.liquidity_probability
+    line = next((k for k in inst.finance.instruments if k.kind == "revolver"), None)
+    backstop = (f" with the committed {usd(line.max_usd)} revolver drawn when cash would dip below it "
+                f"and repaid from surplus first" if line is not None else "")
+    if p is None:
+        return ("The plan keeps the minimum only on expected cash flows: the band shows how far a bad "
+                "path can stray from it.")
+    return (f"Liquidity holds scenario by scenario: the plan keeps cash plus the undrawn revolver at or "
+            f"above the minimum in every month in at least {pct(p)} of scenarios{backstop}.")
+
+
 def cash_caption(fan: CashFan) -> str:
     """The fan chart's caption: its low points, its breach frequencies, its scenarios (HTML)."""
     month, low = fan.lowest(50)
@@ -163,8 +178,7 @@ def cash_caption(fan: CashFan) -> str:
             f"the 5th percentile reaches {usd(low5)} in {month5}. "
             f"Cash falls below the {usd(fan.min_cash_usd)} minimum in "
             f"{pct(fan.prob_below_min)} of scenarios and below zero in "
-            f"{pct(fan.prob_below_zero)}. The plan keeps the minimum in expectation; "
-            f"the band shows how far a bad path can stray from it. "
+            f"{pct(fan.prob_below_zero)}. "
             f"Drawn from {cash_scenarios(fan)}.")
 
 
@@ -216,5 +230,12 @@ def instrument_terms(k: Instrument) -> str:
         bits.append(f"{k.conversion_premium:.1%} premium")
     if k.kind == "secured_notes":
         bits.append(f"≤ {k.loan_to_cost:.0%} of capex")
-    bits.append(f"{k.fee:.1%} fee")
+    if k.kind == "revolver":
+        bits[0] = f"{k.rate:.2%} on drawn"
+        bits.append(f"{k.commitment_fee:.2%} on undrawn, drawn by rule")
+    else:
+        bits.append(f"{k.fee:.1%} fee")
+    if k.refinance is not None:
+        bits.append(f"refinanced at {k.refinance.rate:.2%} for {k.refinance.term_years} y where the "
+                    f"market is open")
     return ", ".join(bits)

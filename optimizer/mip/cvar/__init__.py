@@ -37,22 +37,11 @@ model's MIP dual bound is an upper bound on the true optimum; every evaluated pl
 objective is a lower bound. The loop stops when (UB - LB) <= gap * max(|LB|, 1), the same
 relative gap HiGHS reports, or when nothing new separates at the target gap.
 
-Measured (2-core machine, HiGHS 1.15). The hard case, benchmarks/weight_mode.py (200
-one-binary projects x 100 scenarios, cash for ~30 of them, w = 0.5, alpha = 0.9, gap 1e-4;
-results/weight_mode.json; seed 0's run shared the 2 cores with another benchmark):
-seed 0 / seed 1: "naive" 43 / 60 rounds in 150 s, not converged (gap 2% / 8e-4);
-"pool" 17 / 13 MIP rounds, 109 / 50 s; "rows" 3 / 3 MIP rounds, 8.4 / 6.0 s; "rows-lp"
-1 / 2 MIP rounds, 3.3 / 4.6 s; our extensive form 9.0 / 3.5 s (5.7 s for seed 0 alone);
-mpi-sppy's EF with its CVaR transform (appsi_highs, on the benchmark's former toy
-model; it now builds `mip.scenarios.scenario_creator`) 16 / 5.4 s; all that finish agree to
-1e-15. So at S = 100 "rows-lp" is 15-30x faster than the cut loops and level with the
-EF (0.8-2.7x), not decisively faster: the last MIP carries ~45 of the 100 scenario rows.
-Its edge over the EF is the row count, expected to grow with S (unmeasured here).
-On the synthetic tables of benchmarks/mip_scaling.py
-(results/mip_scaling_weight_methods.json, 1e3 scenarios, w = 0.5, gap 1e-3) every method
-converges in 1-2 MIP rounds: 10 sites "rows-lp" 1.1 s, "pool" 0.9 s, EF 5.3 s; 50 sites
-4.6 s, 5.3 s, EF 18 s. At 1e5 scenarios (results/mip_scaling.json) "pool" takes 13 s at
-200 sites, where a per-scenario row set would be thousands of dense rows: hence "auto".
+Why "auto": on the hard case of `benchmarks/weight_mode.py` (many one-binary projects
+whose tails move with every swap) "naive" stalls, "pool" needs a dozen MIP rounds and
+"rows-lp" one or two; at large scenario counts a per-scenario row set would be thousands
+of dense rows, where "pool" stays small. The measured rounds and times are in
+`benchmarks/results/weight_mode.json` and `benchmarks/results/mip_scaling*.json`.
 """
 from __future__ import annotations
 

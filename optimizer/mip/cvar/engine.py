@@ -63,8 +63,8 @@ class CutEngine:
         self._seen_eta: set[bytes] = set()
         self._seen_floor: set[bytes] = set()
 
-    def evaluate(self, q: np.ndarray, draws: np.ndarray) -> Evaluated:
-        fin = self.pm.financing_cost(draws)
+    def score(self, q: np.ndarray, draws: np.ndarray) -> Evaluated:
+        fin = self.pm.financing_cost(draws) + self.pm.revolver_cost_usd()
         values = self.vt.plan_npv(q) - fin
         e = float(to_host(values.mean()))
         c = cvar_of(values, self.alpha)

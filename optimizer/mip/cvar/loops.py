@@ -34,8 +34,13 @@ def _record(rounds: list[dict], t0: float, phase: str, out: SolveOutcome | None,
          "cvar": ev.cvar if ev else math.nan, "cuts": cuts,
          "lower": lb, "upper": ub}
     if progress is not None:
-        progress(f"round {r['round']:3d} {phase:5s} {r['seconds']:7.2f}s  model {r['objective']:,.0f}"
-                 f"  CVaR {r['cvar']:,.0f}  cuts {cuts}")
+        from ...formatting import usd
+
+        model = (f"model objective {usd(r['objective'])}" if math.isfinite(r["objective"])
+                 else "no plan")
+        cvar = f"CVaR {usd(r['cvar'])}" if math.isfinite(r["cvar"]) else "CVaR not computed"
+        progress(f"round {r['round']}, {phase} ({r['seconds']:.1f} s): {model}, {cvar}, "
+                 f"{cuts} cut{'s' if cuts != 1 else ''}")
     # rounds go into plan.json: unknown values are null, not NaN / Infinity
     rounds.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                    for k, v in r.items()})
@@ -54,7 +59,7 @@ def floor_loop(pm: PlanModel, alpha: float, floor: float, *, gap: float = 1e-4,
             _record(rounds, t0, "mip", out, None, pm.n_cuts, progress)
             return LoopResult(status, None, math.nan, math.nan, rounds, pm.n_cuts, "floor-kbm",
                               first_round_infeasible=not eng.floor_cuts)
-        ev = eng.evaluate(pm.quantities(), pm.draw_amounts())
+        ev = eng.score(pm.quantities(), pm.draw_amounts())
         _record(rounds, t0, "mip", out, ev, pm.n_cuts, progress)
         if eng.meets_floor(ev):
             return LoopResult("optimal" if out.status == "optimal" else "time_limit", ev,
@@ -111,17 +116,17 @@ def weight_loop(pm: PlanModel, alpha: float, floor: float | None = None, *,
         if not math.isnan(out.bound):
             # every round's cut model relaxes the true problem: each bound is valid
             ub = min(ub, out.bound)
-        ev = eng.evaluate(pm.quantities(), pm.draw_amounts())
+        ev = eng.score(pm.quantities(), pm.draw_amounts())
         consider(ev)
         new = eng.cut(ev)
         if method == "pool":
             for q, d in pm.improving_solutions():
-                other = eng.evaluate(q, d)
+                other = eng.score(q, d)
                 consider(other)
                 new += eng.cut(other)
             if best is not None and best is not ev:
                 mid = 0.5 * (ev.q + best.q)
-                new += eng.cut(eng.evaluate(mid, 0.5 * (ev.draws + best.draws)))
+                new += eng.cut(eng.score(mid, 0.5 * (ev.draws + best.draws)))
         lb = best.objective if best is not None else -math.inf
         # a dual bound below an evaluated plan's value is HiGHS's tolerance, not news
         ub = max(ub, lb)
@@ -152,7 +157,7 @@ def _lp_phase(pm: PlanModel, eng: CutEngine, t0: float, rounds: list[dict],
             out = pm.solve(_remaining(deadline), 0.0)
             if not out.has_solution or out.status != "optimal":
                 break
-            ev = eng.evaluate(pm.quantities(snap=False), pm.draw_amounts())
+            ev = eng.score(pm.quantities(snap=False), pm.draw_amounts())
             if centre is None or ev.objective > centre.objective:
                 centre = ev
             lb = centre.objective
@@ -161,7 +166,7 @@ def _lp_phase(pm: PlanModel, eng: CutEngine, t0: float, rounds: list[dict],
                 break
             sep = ev
             if centre is not ev:
-                sep = eng.evaluate(IN_OUT * centre.q + (1 - IN_OUT) * ev.q,
+                sep = eng.score(IN_OUT * centre.q + (1 - IN_OUT) * ev.q,
                                    IN_OUT * centre.draws + (1 - IN_OUT) * ev.draws)
                 if sep.objective > centre.objective:
                     centre = sep
@@ -207,7 +212,7 @@ def _rows_loop(pm: PlanModel, alpha: float, floor: float | None, *, gap: float,
                 out = pm.solve(_remaining(deadline), 0.0)
                 if not out.has_solution or out.status != "optimal":
                     break
-                ev = eng.evaluate(pm.quantities(snap=False), pm.draw_amounts())
+                ev = eng.score(pm.quantities(snap=False), pm.draw_amounts())
                 new = rows_model.add(worst(ev))
                 _record(rounds, t0, "lp", out, ev, rows_model.size, progress, ev.objective,
                         out.objective)
@@ -225,10 +230,10 @@ def _rows_loop(pm: PlanModel, alpha: float, floor: float | None, *, gap: float,
             return _stopped(out, best, ub, rounds, pm.n_cuts + rows_model.size, method, eng)
         if not math.isnan(out.bound):
             ub = min(ub, out.bound)
-        ev = eng.evaluate(pm.quantities(), pm.draw_amounts())
+        ev = eng.score(pm.quantities(), pm.draw_amounts())
         new = consider(ev)
         for q, d in pm.improving_solutions():
-            new += consider(eng.evaluate(q, d))
+            new += consider(eng.score(q, d))
         lb = best.objective if best is not None else -math.inf
         # a dual bound below an evaluated plan's value is HiGHS's tolerance, not news
         ub = max(ub, lb)

@@ -36,6 +36,9 @@ def draw_violations(instance: Instance, financing: Sequence[tuple[str, float, in
             errors.append(f"{where}.start: draws fall on the decision grid (every "
                           f"{plan.decision_step_months} months from {month_str(plan.start)}) "
                           f"no later than issue_by {month_str(k.issue_by)}, got {month_str(month)!r}")
+        elif k.kind == "revolver":
+            errors.append(f"{where}.instrument: {inst_id} is a revolver, drawn by the liquidity "
+                          f"rule in each scenario, not by a plan, got a draw of {amount:,.0f}")
         elif not issuable(k, month):
             errors.append(f"{where}.start: {inst_id} cannot be drawn then "
                           f"(issue_by {month_str(k.issue_by)}), got {month_str(month)!r}")

@@ -95,8 +95,9 @@ def min_units(max_units: float) -> float:
 
 
 def issuable(instrument: Instrument, month: int) -> bool:
-    """Whether `instrument` can be drawn in absolute `month` (`issue_by`)."""
-    if month > instrument.issue_by:
+    """Whether `instrument` can be drawn in absolute `month` (`issue_by`). A revolver is
+    never drawn by the plan: the liquidity rule draws it, scenario by scenario."""
+    if instrument.kind == "revolver" or month > instrument.issue_by:
         return False
     # debt drawn at or after its maturity would be repaid before it is received
     return not (instrument.kind in DEBT_KINDS and instrument.maturity is not None

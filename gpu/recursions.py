@@ -1,13 +1,21 @@
-"""Mothballing and restarting mining fleets along each margin path.
+"""Recursions in time: a first-order linear filter and the mothball-and-restart rule.
 
-A recursion in time (each month's state depends on the last), so it cannot become one
-whole-array expression. On NumPy it runs month by month over (sites, scenarios) slices
-into buffers allocated once. On CuPy that would be a dozen launches a month, some 1,700
-per chunk for 144 months, so a CUDA kernel (CuPy RawKernel) gives one thread each
-(site, scenario) path and walks its months in registers: one launch per chunk. The rule
-is integer counting and one subtraction, so both give the same bits. The kernel body is
-plain C apart from the launch index; tests compile it for the CPU
-(tests/test_mothball_kernel.py) and compare it with the NumPy recursion exactly.
+Each month's value depends on the last, so neither is one whole-array expression. On
+NumPy each runs month by month over whole (rows) slices, vectorised over scenarios: 144
+cheap passes, which measured faster than any reformulation. On CuPy that would be one or
+more launches a month (a dozen a month for the mothball rule, some 1,700 per chunk), so
+a CUDA kernel gives each path one thread that walks its months in registers: one launch
+per call. Kernel and NumPy loop perform the same IEEE operations in the same order (the
+kernel spells its products and sums `__dmul_rn` / `__dadd_rn` so that the compiler cannot
+fuse them into an FMA), so the two backends agree bit for bit, and a row's result never
+depends on the other rows, so chunking cannot change a bit either.
+
+(A matmul with the lower-triangular phi-power matrix, the other vectorisation, rounds
+differently with the number of rows in OpenBLAS: paths then depended on the chunk size.)
+
+The kernel bodies are plain C apart from the launch index and the two intrinsics; tests
+compile them for the CPU (tests/test_recursion_kernels.py) and compare them with the NumPy
+loops exactly.
 """
 from __future__ import annotations
 
@@ -22,8 +30,16 @@ from .backend import is_cupy
 
 THREADS = 256
 
-# One path: margin and out are the path's M months (stride 1, months contiguous).
+# One path each: months contiguous (stride 1).
 PATH_SOURCE = r"""
+__device__ static void wf_linear_path(const double* d, double* x, long long months, double phi) {
+    double prev = 0.0;
+    for (long long m = 0; m < months; ++m) {
+        prev = __dadd_rn(__dmul_rn(phi, prev), d[m]);
+        x[m] = prev;
+    }
+}
+
 __device__ static void wf_mothball_path(const double* margin, double* out, long long months,
                                         long long stop_limit, long long start_limit,
                                         double cost) {
@@ -42,6 +58,13 @@ __device__ static void wf_mothball_path(const double* margin, double* out, long 
 """
 
 CUDA_SOURCE = PATH_SOURCE + r"""
+extern "C" __global__ void wf_linear_recursion(const double* d, double* x, long long rows,
+                                               long long months, double phi) {
+    const long long r = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    wf_linear_path(d + r * months, x + r * months, months, phi);
+}
+
 extern "C" __global__ void wf_mothball(const double* margin, double* out, long long sites,
                                        long long scenarios, long long months,
                                        const long long* stop_limit, const long long* start_limit,
@@ -56,27 +79,47 @@ extern "C" __global__ void wf_mothball(const double* margin, double* out, long l
 
 
 @functools.lru_cache(maxsize=1)
-def _kernel() -> Any:
+def _module() -> Any:
     import cupy  # noqa: PLC0415 - CuPy is optional; only a cupy caller reaches this
 
-    return cupy.RawKernel(CUDA_SOURCE, "wf_mothball")
+    return cupy.RawModule(code=CUDA_SOURCE)
 
 
-def _mothball_fused(xp: ModuleType, margin, stop_limit, start_limit, cost):
-    """Fused twin of the NumPy mothball recursion for CuPy arrays: margin (I, c, M)
-    float64, limits (I, 1) int64 and cost (I, 1) float64 in device memory."""
-    margin = xp.ascontiguousarray(margin, dtype=xp.float64)
-    sites, scenarios, months = margin.shape
-    out = xp.empty_like(margin)
-    paths = sites * scenarios
-    if paths == 0 or months == 0:
-        return out
-    _kernel()((math.ceil(paths / THREADS),), (THREADS,), (
-        margin, out, np.int64(sites), np.int64(scenarios), np.int64(months),
-        xp.ascontiguousarray(stop_limit.reshape(-1), dtype=xp.int64),
-        xp.ascontiguousarray(start_limit.reshape(-1), dtype=xp.int64),
-        xp.ascontiguousarray(cost.reshape(-1), dtype=xp.float64)))
-    return out
+def _blocks(n: int) -> tuple[int]:
+    return (math.ceil(n / THREADS),)
+
+
+def linear_recursion(xp: ModuleType, d, phi: float):
+    """x_m = phi x_{m-1} + d_m along the last axis (x_{-1} = 0), for every row at once.
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace of `d`.
+    d : array (..., M) float64
+        The increments.
+    phi : float
+        Persistence per step.
+
+    Returns
+    -------
+    array (..., M) float64
+    """
+    if is_cupy(xp):
+        d = xp.ascontiguousarray(d, dtype=xp.float64)
+        x = xp.empty_like(d)
+        months = d.shape[-1]
+        rows = d.size // months if months else 0
+        if rows:
+            _module().get_function("wf_linear_recursion")(
+                _blocks(rows), (THREADS,), (d, x, np.int64(rows), np.int64(months), np.float64(phi)))
+        return x
+    x = xp.empty(d.shape, dtype=xp.float64)
+    prev = xp.zeros(d.shape[:-1], dtype=xp.float64)
+    for m in range(d.shape[-1]):  # a recursion in time, vectorised over the rows
+        prev = phi * prev + d[..., m]
+        x[..., m] = prev
+    return x
 
 
 def mothball(xp: ModuleType, margin, patience: np.ndarray, restart: np.ndarray | None = None,
@@ -159,4 +202,21 @@ def mothball_rows(xp: ModuleType, margin, stop_limit, start_limit, cost):
         xp.logical_not(restarting, out=running)
         stopped &= running
         stopped |= flag
+    return out
+
+
+def _mothball_fused(xp: ModuleType, margin, stop_limit, start_limit, cost):
+    """Fused twin of the NumPy mothball recursion for CuPy arrays: margin (I, c, M)
+    float64, limits (I, 1) int64 and cost (I, 1) float64 in device memory."""
+    margin = xp.ascontiguousarray(margin, dtype=xp.float64)
+    sites, scenarios, months = margin.shape
+    out = xp.empty_like(margin)
+    paths = sites * scenarios
+    if paths == 0 or months == 0:
+        return out
+    _module().get_function("wf_mothball")(_blocks(paths), (THREADS,), (
+        margin, out, np.int64(sites), np.int64(scenarios), np.int64(months),
+        xp.ascontiguousarray(stop_limit.reshape(-1), dtype=xp.int64),
+        xp.ascontiguousarray(start_limit.reshape(-1), dtype=xp.int64),
+        xp.ascontiguousarray(cost.reshape(-1), dtype=xp.float64)))
     return out
