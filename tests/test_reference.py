@@ -251,13 +251,18 @@ def test_the_joint_bound_guards_a_real_overflow_and_lets_the_edge_run_finite():
     data["plan"].update(horizon_years=50, decision_step_months=120, hours_per_month=4)
     data["bitcoin"].update(volatility=5.0, drift=1.0, hashrate_price_elasticity=1.0)
     inst = parse_instance(data)                  # accepted: elasticity 1 cancels the surprise
-    vt = value_actions(inst, build_catalog(inst), scenarios=32, backend="numpy")
-    assert np.isfinite(vt.npv).all() and np.isfinite(vt.baseline_npv).all()
-    # elasticity 5 is rejected, and for a reason: built in code past the check, it overflows
+    from wattfolio.errors import InstanceError
+    try:
+        vt = value_actions(inst, build_catalog(inst), scenarios=32, backend="numpy")
+        assert np.isfinite(vt.npv).all() and np.isfinite(vt.baseline_npv).all()
+    except InstanceError as err:
+        # finite, but past what the solver can carry: refused by name, never NaN
+        assert "non-finite or |x| >" in str(err)
+    # elasticity 5 is rejected, and for a reason: built in code past the check, it overflows,
+    # and the value table's check refuses it by name rather than solving on NaN
     bad = replace(inst, bitcoin=replace(inst.bitcoin, hashrate_price_elasticity=5.0))
-    with np.errstate(all="ignore"):
-        vt = value_actions(bad, build_catalog(bad), scenarios=32, backend="numpy")
-    assert not np.isfinite(vt.baseline_npv).all()
+    with np.errstate(all="ignore"), pytest.raises(InstanceError, match="non-finite"):
+        value_actions(bad, build_catalog(bad), scenarios=32, backend="numpy")
 
 
 # --------------------------------------------------------------------------- warnings

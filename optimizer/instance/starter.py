@@ -47,10 +47,12 @@ EXAMPLE: dict[str, Any] = {
     "ai_stress": {},
     "finance": {"cash_usd": 100e6,
                 "instruments": [{"id": "equity", "kind": "equity", "max_usd": 500e6,
-                                 "issue_by": "2027-12", "fee": 0.05}]},
+                                 "issue_by": "2027-12", "fee": 0.05,
+                                 "refinance": {"rate": 0.09}}]},
 }
 OFF = {"sites[].sale": "to offer the site for sale",
-       "sites[].acquire": "on a candidate site (status = \"candidate\", no [sites.mining])"}
+       "sites[].acquire": "on a candidate site (status = \"candidate\", no [sites.mining])",
+       "finance.instruments[].refinance": "on secured_notes or a convertible"}
 # example values for optional keys whose default is "none", shown commented out
 HINTS: dict[str, Any] = {
     "risk.cvar_floor_usd": 0.0,
