@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 ENV_VAR = "WATTFOLIO_BACKEND"
-NAMES = ("auto", "numpy", "cupy")
+NAMES = ("auto", "numpy", "numba", "cupy")
 
 
 class BackendError(ValueError):
@@ -30,7 +30,9 @@ class BackendError(ValueError):
 
 @dataclass(frozen=True)
 class Backend:
-    """An array namespace and its name ("numpy" or "cupy"), resolved once per entry point."""
+    """An array namespace and its name, resolved once per entry point: "cupy" (CUDA),
+    "numba" (NumPy arrays, the hot loops compiled: `gpu.compiled`) or "numpy" (the
+    vectorised reference)."""
 
     name: str
     xp: ModuleType
@@ -38,6 +40,11 @@ class Backend:
     @property
     def is_cupy(self) -> bool:
         return self.name == "cupy"
+
+    @property
+    def compiled(self) -> bool:
+        """True when the CPU kernels of `gpu.compiled` run the hot loops."""
+        return self.name == "numba"
 
     def synchronize(self) -> None:
         """Wait for the device's queued work (timing); nothing to wait for on NumPy."""
@@ -73,11 +80,12 @@ def cuda_available() -> bool:
 
 
 def get_backend(name: str = "auto") -> Backend:
-    """Return the backend called ``name`` ("auto", "numpy" or "cupy").
+    """Return the backend called ``name`` ("auto", "numpy", "numba" or "cupy").
 
     "auto" uses the environment variable ``WATTFOLIO_BACKEND`` when it is set, else CuPy
-    when a CUDA device answers, else NumPy. Asking for "cupy" (by argument or by the
-    environment) where it cannot run raises :class:`BackendError`.
+    when a CUDA device answers, else the compiled CPU kernels when Numba imports, else
+    NumPy. Asking for "cupy" or "numba" (by argument or by the environment) where it
+    cannot run raises :class:`BackendError`.
     """
     source = "backend"
     if not isinstance(name, str) or name not in NAMES:
@@ -90,9 +98,18 @@ def get_backend(name: str = "auto") -> Backend:
                 raise BackendError(
                     f"{ENV_VAR}: must be one of {', '.join(NAMES)}, got {env!r}")
     if name == "auto":
-        name = "cupy" if cuda_available() else "numpy"
+        from .compiled import available  # noqa: PLC0415
+
+        name = "cupy" if cuda_available() else ("numba" if available() else "numpy")
     if name == "numpy":
         return Backend("numpy", np)
+    if name == "numba":
+        from .compiled import available  # noqa: PLC0415
+
+        if not available():
+            raise BackendError(f"{source}: 'numba' was requested but Numba does not import; "
+                               "use 'numpy' or 'auto'")
+        return Backend("numba", np)
     if not cuda_available():
         raise BackendError(
             f"{source}: 'cupy' was requested but CuPy is not installed or sees no CUDA "

@@ -274,7 +274,7 @@ def quality(result: PlanResult, *, level: str = "oos", oos_scenarios: int | None
     result : PlanResult
     level : {"oos", "full"}
     oos_scenarios : int, optional
-        Fresh scenarios (default 10x the plan's count).
+        Fresh scenarios (default: as many as the plan's).
     batches, evpi_scenarios : int
         For ``level="full"``.
     backend : {"auto", "numpy", "cupy"}

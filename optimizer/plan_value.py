@@ -61,17 +61,20 @@ def plan_samples(vt: ValueTable, rows: Sequence[int], quantities: Sequence[float
 def value_plan(instance: Instance, spec: PlanSpec, *, scenarios: int | None = None,
                   seed: int | None = None, backend: str = "auto", chunk: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  cash_balance: bool = False) -> PlanValue:
+                  cash_balance: bool = False, state=None) -> PlanValue:
     """Value a plan's decisions and financing on `scenarios` scenarios of `seed`
     (defaults: the instance's count, and an out-of-sample seed). With `cash_balance`,
     also the company's cash at each month's end in every scenario: opening cash plus
-    the plan's operating cash plus the financing's cash."""
+    the plan's operating cash plus the financing's cash. `state`: the draws of these
+    scenarios when the caller holds them (`planning.valuation.in_sample_state`)."""
     scenarios = instance.plan.scenarios if scenarios is None else scenarios
     seed = instance.plan.seed + OUT_OF_SAMPLE_SEED_OFFSET if seed is None else seed
     paths_needed = cash_balance or needs_cash_paths(instance)
     vt = value_actions(instance, spec.actions, scenarios=scenarios, seed=seed,
                        backend=backend, chunk=chunk, progress=progress,
-                       plan_quantities=spec.quantities if paths_needed else None)
+                       plan_quantities=spec.quantities if paths_needed else None,
+                       state=state if state is not None and state.seed == seed
+                       and state.scenarios == scenarios else None)
     cost, _ = financing_cost_and_cash(instance, spec.financing)
     liquidity, paths = None, None
     if paths_needed:

@@ -20,7 +20,7 @@ from .gpu.risk import summary, var
 from .gpu.value_table import ValueTable
 
 from .planning.catalog import Action, build_catalog
-from .planning.valuation import value_actions
+from .planning.valuation import in_sample_state, value_actions
 from .plan_value import needs_cash_paths, plan_samples, value_plan
 from .planning.cash_fan import CashFan
 from .planning.finance import financing_cost_and_cash
@@ -51,6 +51,7 @@ class PlanResult:
     quality: dict | None = None          # plan.json's `quality` section, when assessed
     whatif: dict | None = None           # the constrained plan against the free one
     arguments: list[str] | None = None   # the command line that made it (plan.json), when a CLI run
+    cash_fan: CashFan | None = None      # month-end cash percentiles on the in-sample scenarios
 
     # ---- labelled views for analysts (wattfolio.api) ------------------------------------
     @property
@@ -254,21 +255,27 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
     seed = instance.plan.seed if seed is None else seed
     instance = instance.with_plan(scenarios=scenarios, seed=seed)
     catalog = build_catalog(instance)
+    # the scenarios are drawn once and every later valuation on them (the liquidity cuts'
+    # rounds, the plan's cash) reuses the draws: the same numbers, a fraction of the time
+    state = in_sample_state(instance, catalog, backend=backend, chunk=chunk)
     vt = value_table or value_actions(instance, catalog, backend=backend, chunk=chunk,
-                                      progress=valuation_progress)
+                                      progress=valuation_progress, state=state)
     sol = solve(instance, catalog, vt, time_limit=time_limit, gap=gap, progress=solver_progress,
-                fixes=fixes)
+                fixes=fixes, state=state)
     taken, qty, financing = clean_plan(catalog, sol.quantities, sol.draws)
     _check_rules(instance, taken, qty, financing)   # a plan `evaluate` would reject is never written
     cost, _ = financing_cost_and_cash(instance, financing)
     samples = plan_samples(vt, [a.index for a in taken], qty, cost)
     stats = summary(samples, instance.risk.alpha)
+    # the plan's cash scenario by scenario (revolver, refinancing), valued exactly as
+    # `evaluate` would, so that it reproduces these stats; its fan is the report's when
+    # no out-of-sample check runs
+    ev = value_plan(instance, PlanSpec(taken, qty, financing), scenarios=scenarios, seed=seed,
+                    backend=backend, chunk=chunk, cash_balance=True, state=state)
     if needs_cash_paths(instance):
-        # the plan's cash scenario by scenario (revolver, refinancing), valued exactly as
-        # `evaluate` would, so that it reproduces these stats
-        ev = value_plan(instance, PlanSpec(taken, qty, financing), scenarios=scenarios, seed=seed,
-                        backend=backend, chunk=chunk)
         samples, stats = ev.samples, ev.stats
+    fan = CashFan.from_paths(ev.cash_balance, start_month=instance.plan.start,
+                             min_cash_usd=instance.finance.min_cash_usd, sample="in-sample", seed=seed)
     solver = {
         "status": sol.status,
         "gap": float(sol.gap),
@@ -283,7 +290,7 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
     return PlanResult(instance=instance, actions=taken, quantities=qty, draws=financing,
                       samples=samples, stats=stats, solver=solver,
                       seed=seed, scenarios=scenarios, backend=vt.backend, value_table=vt,
-                      catalog=catalog)
+                      catalog=catalog, cash_fan=fan)
 
 
 def in_sample_cash_fan(result: PlanResult, *, backend: str = "auto", chunk: int | None = None,

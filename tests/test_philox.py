@@ -269,7 +269,10 @@ def test_backend_env_and_errors(monkeypatch) -> None:
     with pytest.raises(BackendError, match="got 'torch'"):
         get_backend("torch")
     monkeypatch.delenv("WATTFOLIO_BACKEND")
-    assert get_backend().name == ("cupy" if cuda_available() else "numpy")
+    from wattfolio.gpu.compiled import available
+    assert get_backend().name == ("cupy" if cuda_available() else "numba" if available() else "numpy")
+    monkeypatch.setenv("WATTFOLIO_BACKEND", "numba")
+    assert get_backend().name == ("numba" if available() else "")
     x = np.arange(3)
     assert to_host(x) is x
 

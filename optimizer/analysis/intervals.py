@@ -7,7 +7,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from ..gpu.backend import to_host
 from ..gpu.risk import cvar
@@ -28,6 +27,9 @@ def t_quantile(p: float, df: int) -> float:
         raise ValueError(f"p: must be in (0, 1), got {p}")
     if df < 1 or int(df) != df:
         raise ValueError(f"df: must be a positive integer, got {df}")
+    # imported here: scipy.stats takes seconds to import, and most runs never need it
+    from scipy.stats import t as student_t
+
     return float(student_t.ppf(p, int(df)))
 
 

@@ -4,8 +4,11 @@ Four questions a board asks, each answered by sampling, with its uncertainty:
 
 1. **Does the plan's value hold on scenarios it was not chosen on?** In-sample statistics
    flatter the chosen plan (it was picked because it looked good on those scenarios). It is
-   re-valued on fresh scenarios (default 10x the in-sample count, another seed); expected
-   NPV and CVaR come with 95% intervals on both sets.
+   re-valued on fresh scenarios (by default as many as in-sample, another seed: the check
+   then costs about what the in-sample valuation did, and its E[NPV] carries the same
+   standard error, sigma/sqrt(S), printed beside it — TeraWulf at 10^4: $3.3M, 0.26% of
+   E[NPV]; `--oos-scenarios` buys a tighter one); expected NPV and CVaR come with 95%
+   intervals on both sets.
 2. **How far from optimal can it be?** The Mak-Morton-Wood (1999) optimality gap from
    independent batches (`mmw_gap`).
 3. **What does modelling uncertainty buy?** The value of the stochastic solution (VSS,
@@ -48,6 +51,10 @@ from .stochastic_value import evpi, fund_plan, mean_value_instance, vss  # noqa:
 from .subproblems import _expected_cash_from, _in_sample_table, _meets, _spec, _with, objective_of
 
 
+# Fresh scenarios per in-sample one, by default (module docstring, question 1).
+OOS_FACTOR = 1
+
+
 # ---- 1. out of sample ----------------------------------------------------------------------
 
 def out_of_sample(instance: Instance, result: PlanResult, *, scenarios: int | None = None,
@@ -55,7 +62,7 @@ def out_of_sample(instance: Instance, result: PlanResult, *, scenarios: int | No
     """In-sample vs out-of-sample E[NPV] and CVaR with 95% intervals, and the cash balance
     fan (P5/P25/P50/P75/P95 per month, `CashFan.to_dict`) from the out-of-sample run."""
     alpha = instance.risk.alpha
-    n = 10 * result.scenarios if scenarios is None else scenarios
+    n = OOS_FACTOR * result.scenarios if scenarios is None else scenarios
     seed = result.seed + OUT_OF_SAMPLE_SEED_OFFSET if seed is None else seed
     if seed == result.seed:
         raise ValueError(f"oos_seed: must differ from the in-sample seed {result.seed}")

@@ -129,7 +129,8 @@ def plan_command(args, instance: Instance) -> int:
     result.quality = quality
     result.whatif = comparison
     result.seconds_total = time.perf_counter() - t0
-    ctx = build_context(result, cash=_cash_fan(args, result, quality), quality=quality,
+    fan = _cash_fan(args, result, quality)
+    ctx = build_context(result, cash=fan, quality=quality,
                         frontier=frontier_rows, sensitivity=sensitivity_rows, comparison=comparison)
     extra = {"report.html": render_report(ctx)}
     if frontier_rows is not None:
@@ -138,11 +139,11 @@ def plan_command(args, instance: Instance) -> int:
     if sensitivity_rows is not None:
         from ..analysis.sensitivity import sensitivity_csv
         extra["sensitivity.csv"] = sensitivity_csv(sensitivity_rows)
-    write_plan_outputs(result, args.out, extra=extra)
+    write_plan_outputs(result, args.out, extra=extra, cash=fan)
     if result.solver["status"] != "optimal":
         console.print(f"[bold yellow]warning:[/] solver stopped at {result.solver['status']} "
                       f"with gap {result.solver['gap']:.3%}: this is the best plan found, not a proven optimum")
-    print_plan_summary(result, args.out, sorted(extra))
+    print_plan_summary(result, args.out, ["cash_quantiles.parquet", *sorted(extra)])
     return 0
 
 
@@ -153,6 +154,8 @@ def _cash_fan(args, result: PlanResult, quality: dict | None) -> CashFan:
     fan = ((quality or {}).get("out_of_sample") or {}).get("cash_balance_usd")
     if fan is not None:
         return CashFan.from_dict(fan)
+    if result.cash_fan is not None:
+        return result.cash_fan
     return in_sample_cash_fan(result, backend=args.backend, chunk=args.chunk)
 
 
@@ -196,7 +199,7 @@ def print_plan_summary(result: PlanResult, out_dir: str, extra: list[str] | None
     out.print(stats_table(doc["stats"], "Plan NPV (baseline + actions - financing cost), in-sample"))
     for line in quality_lines(doc.get("quality"), doc.get("whatif")):
         out.print(line)
-    files = ["plan.json", "decisions.csv", "npv_samples.npy", *(extra or [])]
+    files = ["plan.json", "decisions.csv", "npv_samples.npy", "npv_samples.parquet", *(extra or [])]
     out.print(f"wrote {out_dir}/: {', '.join(files)}")
 
 

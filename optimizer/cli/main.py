@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--quality", choices=["none", "oos", "full"], default="oos",
                     help="oos (default): in- vs out-of-sample E[NPV] and CVaR with 95%% intervals; "
                          "full: also the Mak-Morton-Wood gap, VSS and EVPI (minutes)")
-    pl.add_argument("--oos-scenarios", type=_positive_int, help="out-of-sample count (default 10x in-sample)")
+    pl.add_argument("--oos-scenarios", type=_positive_int, help="out-of-sample count (default: the in-sample count)")
     pl.add_argument("--batches", type=_at_least_two, default=10, help="MMW batches (--quality full)")
     pl.add_argument("--evpi-scenarios", type=_positive_int, default=200, help="wait-and-see solves (--quality full)")
     pl.add_argument("--frontier", type=_at_least_two, metavar="K", help="also solve K CVaR floors for the report")

@@ -112,11 +112,14 @@ def _unreachable(instance: Instance, actions: Sequence[Action], vt: ValueTable,
 def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
           time_limit: float | None = None, gap: float = 1e-4,
           progress: Callable[[str], None] | None = None,
-          fixes: Sequence[Fix] | None = None, weight_method: str = "auto") -> Solution:
+          fixes: Sequence[Fix] | None = None, weight_method: str = "auto",
+          state=None) -> Solution:
     """Choose actions and financing for the instance's objective and risk limits.
 
     Returns the best plan with status "optimal" (within `gap`) or "time_limit" (with its
     certified gap). Raises PlanInfeasible when no plan exists or none was found in time.
+    `state` (`planning.valuation.in_sample_state`) lets the liquidity cuts re-value plans
+    without drawing the scenarios again.
     """
     t0 = time.perf_counter()
     deadline = _deadline(time_limit)
@@ -131,7 +134,7 @@ def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
         # the per-scenario floor replaces the expected-cash rows (kept as the fallback)
         pm.m.cash.deactivate()
     apply_fixes(pm, fixes)
-    oracle = (LiquidityOracle(instance, actions, pm.draws, backend=vt.backend)
+    oracle = (LiquidityOracle(instance, actions, pm.draws, backend=vt.backend, state=state)
               if liquid or priced else None)
 
     liquidity_rounds: list[dict] = []

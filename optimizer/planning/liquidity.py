@@ -193,10 +193,12 @@ class LiquidityOracle:
         The model's financing options, in its order.
     backend, chunk :
         As for the valuation.
+    state : ScenarioState, optional
+        The in-sample draws, when the caller holds them (else drawn on first use).
     """
 
     def __init__(self, instance: Instance, actions, draws, backend: str = "auto",
-                 chunk: int | None = None) -> None:
+                 chunk: int | None = None, state=None) -> None:
         p, f = instance.plan, instance.finance
         self.instance, self.actions, self.draws = instance, list(actions), list(draws)
         self.backend, self.chunk = backend, chunk
@@ -219,6 +221,17 @@ class LiquidityOracle:
                 k = instance.instrument(d.instrument)
                 self.cum_draw_open[j] = np.cumsum(refinanced_cash(instance, k, d.month))
         self.opening, self.min_cash = f.cash_usd, f.min_cash_usd
+        self._state = state
+
+    @property
+    def state(self):
+        """The in-sample scenarios' draws, drawn once and reused by every round's
+        valuations (`planning.valuation.in_sample_state`); None past its budget, where
+        each round draws them again (slower, the same numbers)."""
+        if self._state is None:
+            from .valuation import in_sample_state
+            self._state = in_sample_state(self.instance, self.actions, self.backend, self.chunk) or False
+        return self._state or None
 
     def _draw_cum(self, d_usd: np.ndarray) -> np.ndarray:
         """Cumulative financing cash (S, M) of draw amounts (K,)."""
@@ -232,8 +245,12 @@ class LiquidityOracle:
     def point(self, q: np.ndarray, d_usd: np.ndarray) -> LiquidityPoint:
         """The plan's liquidity on every in-sample scenario."""
         from .valuation import value_actions
-        vt = value_actions(self.instance, self.actions, backend=self.backend, chunk=self.chunk,
-                           plan_quantities=q)
+        q = np.asarray(q, float)
+        # the plan's cash needs only the actions it takes (a handful of the catalog): the
+        # others add exactly zero, and valuing them is most of a valuation's cost
+        taken = np.flatnonzero(q != 0.0)
+        vt = value_actions(self.instance, [self.actions[i] for i in taken], backend=self.backend,
+                           chunk=self.chunk, plan_quantities=q[taken], state=self.state)
         pre = self.opening + np.cumsum(vt.plan_cash, axis=1) + self._draw_cum(np.asarray(d_usd, float))
         headroom = pre + self.line[None, :] - self.fees[None, :]
         short, worst = worst_month(np, headroom, self.min_cash)
@@ -260,7 +277,7 @@ class LiquidityOracle:
         # a weight on cumulative cash at month m is a weight on every month's cash up to m
         per_month = np.cumsum(weights[:, ::-1], axis=1)[:, ::-1]
         vt = value_actions(self.instance, self.actions, backend=self.backend, chunk=self.chunk,
-                           scenario_ids=scenario_ids, cash_weights=per_month)
+                           scenario_ids=scenario_ids, cash_weights=per_month, state=self.state)
         return vt.weighted_cash, vt.weighted_baseline
 
     def liquidity_cut(self, pt: LiquidityPoint) -> tuple[np.ndarray, np.ndarray, float]:

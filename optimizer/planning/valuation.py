@@ -21,7 +21,7 @@ from ..gpu.inputs import (
     SiteParams,
     StressParams,
 )
-from ..gpu.valuation import simulate_value_table
+from ..gpu.valuation import ScenarioState, scenario_state, simulate_value_table, state_bytes
 from ..gpu.value_table import ValueTable
 
 from .catalog import KINDS, Action
@@ -152,16 +152,47 @@ def engine_inputs(instance: Instance, actions: Sequence[Action]) -> EngineInputs
     )
 
 
+# The in-sample draws are kept between valuations up to this size (TeraWulf: ~70 MB at
+# 10^4 scenarios); past it every valuation draws them again (slower, the same numbers).
+STATE_BUDGET_BYTES = 1 << 30
+
+
+def in_sample_state(instance: Instance, actions: Sequence[Action], backend: str = "auto",
+                    chunk: int | None = None) -> ScenarioState | None:
+    """The instance's scenarios' draws for `actions`' window, kept for re-use by every
+    valuation on the same scenarios (`gpu.valuation.ScenarioState`), or None when they
+    would take more than `STATE_BUDGET_BYTES`.
+
+    Parameters
+    ----------
+    instance : Instance
+        Its plan's seed and scenario count.
+    actions : sequence of Action
+        The widest set of actions later valuations ask for (their window).
+    backend, chunk
+        As for `value_actions`.
+
+    Returns
+    -------
+    ScenarioState or None
+    """
+    inputs = engine_inputs(instance, actions)
+    if state_bytes(inputs, instance.plan.scenarios) > STATE_BUDGET_BYTES:
+        return None
+    return scenario_state(inputs, instance.plan.scenarios, get_backend(backend), chunk=chunk)
+
+
 def value_actions(instance: Instance, actions: Sequence[Action], scenarios: int | None = None,
                   seed: int | None = None, backend: str = "auto", chunk: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
                   plan_quantities: Sequence[float] | None = None,
                   scenario_ids: Sequence[int] | None = None,
-                  cash_weights: np.ndarray | None = None) -> ValueTable:
+                  cash_weights: np.ndarray | None = None, state=None) -> ValueTable:
     """Value `actions` on the instance's scenarios (or `scenarios`, `seed` when given);
     with `plan_quantities`, also the per-scenario monthly cash of that plan; with
     `scenario_ids` and `cash_weights` (len(ids), M), per action the weighted sum of its
-    monthly cash over those scenarios (`gpu.valuation.simulate_value_table`)."""
+    monthly cash over those scenarios (`gpu.valuation.simulate_value_table`). `state`
+    (`gpu.valuation.scenario_state` of this instance) reuses the scenarios' draws."""
     if seed is not None or scenarios is not None:
         instance = instance.with_plan(
             seed=instance.plan.seed if seed is None else seed,
@@ -175,6 +206,6 @@ def value_actions(instance: Instance, actions: Sequence[Action], scenarios: int 
     vt = simulate_value_table(inputs, instance.plan.scenarios, be, chunk=chunk, progress=progress,
                               plan_quantities=None if plan_quantities is None else np.asarray(plan_quantities),
                               scenario_ids=None if scenario_ids is None else np.asarray(scenario_ids),
-                              cash_weights=cash_weights)
+                              cash_weights=cash_weights, state=state)
     check_value_table(instance, actions, vt)   # the MIP's coefficients: finite, solver-sized
     return vt
