@@ -244,7 +244,7 @@ def _counts(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller configurations, fewer repeats")
-    ap.add_argument("--backend", default="all", choices=("all", "numpy", "cupy"))
+    ap.add_argument("--backend", default="all", choices=("all", "numpy", "numba", "cupy"))
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--sizes", type=_counts, metavar="S1,S2,...",
                     help="scenario counts of the CuPy runs (replaces the built-in configurations)")
@@ -264,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from wattfolio.gpu.backend import cuda_available
 
-    backends = ["numpy"] if args.backend == "numpy" else (
-        ["cupy"] if args.backend == "cupy" else ["numpy"] + (["cupy"] if cuda_available() else []))
+    from wattfolio.gpu.compiled import available as numba_available
+
+    backends = [args.backend] if args.backend != "all" else (
+        ["numpy"] + (["numba"] if numba_available() else []) + (["cupy"] if cuda_available() else []))
     if "cupy" in backends and not cuda_available():
         print("cupy: no CUDA device here", file=sys.stderr)
         return 2
@@ -279,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for b in backends:
         # the GPU also runs the NumPy configurations, so the ratio is measured like for like
-        cfgs = np_cfg if b == "numpy" else sorted(set(cp_cfg) | set(np_cfg))
+        cfgs = np_cfg if b in ("numpy", "numba") else sorted(set(cp_cfg) | set(np_cfg))
         for s, hrs in cfgs:
             print(f"[{b}] {s} scenarios x {MONTHS} months x {hrs} hours ...", file=sys.stderr, flush=True)
             rows.append(spawn(b, s, hrs, repeats, args.chunk))
@@ -299,6 +301,17 @@ def main(argv: list[str] | None = None) -> int:
                 ratios.append({"scenarios": r["scenarios"], "hours_per_month": r["hours_per_month"],
                                **{k: r[k]["scenario_hours_per_s"] / q[k]["scenario_hours_per_s"]
                                   for k in ("value_actions", "mining_margin")}})
+
+    # the compiled CPU kernels against the NumPy path, like for like, per CPU second and wall
+    compiled_ratios = [
+        {"scenarios": r["scenarios"], "hours_per_month": r["hours_per_month"],
+         **{f"{k}_per_cpu_s": r[k]["scenario_hours_per_cpu_s"] / q[k]["scenario_hours_per_cpu_s"]
+            for k in ("value_actions", "mining_margin")},
+         **{f"{k}_wall": r[k]["scenario_hours_per_s"] / q[k]["scenario_hours_per_s"]
+            for k in ("value_actions", "mining_margin")}}
+        for r in rows if r["backend"] == "numba"
+        for q in rows if q["backend"] == "numpy"
+        and (q["scenarios"], q["hours_per_month"]) == (r["scenarios"], r["hours_per_month"])]
 
     # per scenario-hour between sizes: each CuPy run against the largest NumPy run
     big_np = max((r for r in rows if r["backend"] == "numpy"), key=lambda r: r["scenario_hours"], default=None)
@@ -343,13 +356,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cupy at {r['cupy_scenarios']} x {r['cupy_hours_per_month']} h / numpy at "
               f"{r['numpy_scenarios']} x {r['numpy_hours_per_month']} h, per scenario-hour: "
               f"value_actions {r['value_actions']:.0f}x, mining_margin {r['mining_margin']:.0f}x")
+    for r in compiled_ratios:
+        print(f"numba / numpy at {r['scenarios']} x {r['hours_per_month']} h, per CPU second: "
+              f"value_actions {r['value_actions_per_cpu_s']:.2f}x, mining_margin "
+              f"{r['mining_margin_per_cpu_s']:.2f}x (wall {r['value_actions_wall']:.2f}x, "
+              f"{r['mining_margin_wall']:.2f}x)")
     for k, v in targets.items():
         print(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}")
 
     if "cupy" in backends:
         tag = "cupy-" + re.sub(r"[^a-z0-9]+", "-", info["device"].lower()).strip("-")
     else:
-        tag = "numpy"
+        tag = "numba" if "numba" in backends else "numpy"
     path = args.out or RESULTS / f"scenario_throughput_{tag}{'_quick' if args.quick else ''}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": "scenario_throughput", "quick": args.quick,
@@ -357,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
            "machine": info, "months": MONTHS, "chunk": args.chunk or "per backend (engine default)",
            "scenario_hours": "scenarios x months x hours_per_month (sampled hours when < 730)",
            "runs": rows, "ratios_same_config": ratios, "ratios_per_scenario_hour": ratios_per_sh,
+           "ratios_compiled_over_numpy": compiled_ratios,
            "targets": targets}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")

@@ -29,25 +29,8 @@ falls back to the NumPy path when it does not (`gpu.backend`).
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
-
-# Philox4x32 constants as uint64: products of two 32-bit words are formed in 64 bits and
-# split, so every operand must be unsigned (Numba would widen a mix with a signed literal
-# to float64).
-_M0 = np.uint64(0xD2511F53)
-_M1 = np.uint64(0xCD9E8D57)
-_W0 = np.uint64(0x9E3779B9)
-_W1 = np.uint64(0xBB67AE85)
-_MASK = np.uint64(0xFFFFFFFF)
-_SHIFT = np.uint64(32)
-_NINE = np.uint64(9)
-_TWO_PI32 = np.float32(6.2831854820251465)    # float32(2 pi), as the other twins use
-_INV23 = np.float32(1.1920928955078125e-07)   # 2**-23
-_HALF32 = np.float32(0.5)
-_MINUS_TWO32 = np.float32(-2.0)
-_ZERO32 = np.float32(0.0)
 
 
 @functools.lru_cache(maxsize=1)
@@ -62,177 +45,11 @@ def available() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _kernels():
-    """The compiled kernels, built (or loaded from cache) on first use."""
-    from numba import njit  # noqa: PLC0415
+    """The compiled kernels (`gpu._compiled_kernels`), loaded from Numba's cache or
+    compiled on first use."""
+    from . import _compiled_kernels as k  # noqa: PLC0415 - imports Numba
 
-    jit = njit(nogil=True, cache=True, fastmath=False, error_model="numpy")
-
-    @njit(inline="always", cache=True)
-    def philox(c0, c1, c2, c3, k0, k1):
-        for r in range(10):
-            if r > 0:
-                k0 = (k0 + _W0) & _MASK
-                k1 = (k1 + _W1) & _MASK
-            p0 = _M0 * c0
-            p1 = _M1 * c2
-            c0, c1, c2, c3 = ((p1 >> _SHIFT) ^ c1 ^ k0, p1 & _MASK,
-                              (p0 >> _SHIFT) ^ c3 ^ k1, p0 & _MASK)
-        return c0, c1, c2, c3
-
-    @njit(inline="always", cache=True)
-    def u01(bits):
-        return (np.float32(bits >> _NINE) + _HALF32) * _INV23
-
-    @jit
-    def hourly(scen, month0, hours, stream, k0, k1, sig, half_var, spike_p, spike_price, cap,
-               level, revenue, out):
-        n, c, mb = revenue.shape
-        pairs = (hours + 1) // 2
-        second = hours // 2
-        rev = np.empty(n, dtype=np.float32)
-        acc = np.empty(n, dtype=np.float64)
-        kk0, kk1 = np.uint64(k0), np.uint64(k1)
-        st = np.uint64(stream)
-        spiky = spike_p > _ZERO32
-        for i in range(c):
-            s = np.uint64(scen[i]) & _MASK
-            for mi in range(mb):
-                month = np.uint64(month0 + mi) & _MASK
-                lv = level[i, mi]
-                for j in range(n):
-                    rev[j] = revenue[j, i, mi]
-                    acc[j] = 0.0
-                for h in range(pairs):
-                    x0, x1, x2, x3 = philox(s, month, np.uint64(h), st, kk0, kk1)
-                    radius = math.sqrt(_MINUS_TWO32 * math.log(u01(x0)))
-                    angle = _TWO_PI32 * u01(x1)
-                    for half in range(2):
-                        if half == 1 and h >= second:
-                            break
-                        z = radius * (math.cos(angle) if half == 0 else math.sin(angle))
-                        p = lv * math.exp(sig * z - half_var)
-                        if spiky and u01(x2 if half == 0 else x3) < spike_p:
-                            p = spike_price
-                        if p > cap:
-                            p = cap
-                        for j in range(n):
-                            g = rev[j] - p
-                            if g > _ZERO32:
-                                acc[j] += np.float64(g)
-                for j in range(n):
-                    out[j, i, mi] = acc[j]
-
-    @jit
-    def convert(start, build, own, capex, tenor, relet, noi_margin, rate, escalator,
-                backstop, pue, backstop_cost, mines, margin_row, site, lease,
-                overrun, delay, default_month, renews, margin, rent, disc, disc_end,
-                n_months, tv_hpc, tv_mining, discount_rate, weights, use_weights,
-                cash_weights, use_cash_weights, npv_out, cash_sum, plan_cash, weighted):
-        n_act = start.shape[0]
-        c = rent.shape[0]
-        window = disc.shape[0]
-        lo = max(0, n_months - 12)
-        for a in range(n_act):
-            t0, b, i, le = start[a], build[a], site[a], lease[a]
-            ow = own[a]
-            noi = ow * 1000.0 * noi_margin[a]
-            cap = ow * backstop[a]
-            grow = 1.0 + escalator[a]
-            lost_scale = ow * pue[a]
-            row = margin_row[a]
-            mining = mines[a] > 0
-            w = weights[a] if use_weights else 0.0
-            signing = backstop_cost[a] * (1.0 + discount_rate) ** (-(t0 + 0.5) / 12.0)
-            for s in range(c):
-                capex_m = -ow * capex[a] * overrun[i, s] / b
-                rs = t0 + b + delay[i, s]
-                end = rs + tenor[a]
-                failed = max(default_month[le, s], rs)
-                rf = end if renews[le, s] else end + relet[a]
-                if failed < end:
-                    rf = max(rf, failed + relet[a])
-                paid = 0.0
-                npv = 0.0
-                wsum = 0.0
-                years_then = -1.0
-                escalation = 1.0
-                # nothing flows before the start, and after the contract's end nothing but
-                # the horizon's market rent (the residual stands for it in the NPV)
-                last = min(window, max(end, n_months))
-                for m in range(t0, last):
-                    cash = capex_m if (m >= t0 and m < t0 + b) else 0.0
-                    years = np.floor(max(m - rs, 0) / 12.0)
-                    if years != years_then:
-                        # pow once a contract year, not once a month: the same value
-                        escalation = grow ** years
-                        years_then = years
-                    contracted = noi * rate[a] * escalation
-                    market = noi * rent[s, m]
-                    in_term = m >= rs and m < end
-                    after = in_term and m >= failed
-                    relet_income = min(market, contracted) if (after and m >= failed + relet[a]) else 0.0
-                    shortfall = contracted - relet_income if after else 0.0
-                    guarantor = min(shortfall, max(cap - paid, 0.0))
-                    paid += shortfall
-                    cash += ((contracted if (in_term and m < failed) else 0.0) + relet_income) + guarantor
-                    if m < n_months:
-                        if mining and m >= t0:
-                            cash -= lost_scale * margin[row, s, m]
-                        liquid = cash + (market if m >= rf else 0.0)
-                        cash_sum[a, m] += liquid
-                        if use_weights:
-                            plan_cash[s, m] += w * liquid
-                        if use_cash_weights:
-                            wsum += liquid * cash_weights[s, m]
-                    npv += cash * disc[m]
-                lost_tv = 0.0
-                if mining:
-                    ly = 0.0
-                    for m in range(lo, n_months):
-                        ly += margin[row, s, m]
-                    lost_tv = tv_mining * ow * pue[a] * max(ly, 0.0)
-                residual = tv_hpc * 12.0 * noi * rent[s, rf] * (1.0 + discount_rate) ** (-rf / 12.0)
-                npv_out[a, s] = npv + residual - lost_tv * disc_end - signing
-                if use_cash_weights:
-                    weighted[a] += wsum
-
-    @jit
-    def sell(close, own, gross, mines, margin_row, site, sale_closes, sale_price, margin,
-             disc, disc_end, n_months, tv_mining, weights, use_weights, cash_weights,
-             use_cash_weights, npv_out, cash_sum, plan_cash, weighted):
-        n_act = close.shape[0]
-        c = sale_closes.shape[1]
-        lo = max(0, n_months - 12)
-        for a in range(n_act):
-            i, cl, row = site[a], close[a], margin_row[a]
-            mining = mines[a] > 0
-            w = weights[a] if use_weights else 0.0
-            for s in range(c):
-                closes = sale_closes[i, s]
-                proceeds = own[a] * sale_price[i, s] if closes else 0.0
-                npv = 0.0
-                wsum = 0.0
-                for m in range(n_months):
-                    cash = proceeds if m == cl else 0.0
-                    if mining and closes and m >= cl:
-                        cash -= gross[a] * margin[row, s, m]
-                    npv += cash * disc[m]
-                    cash_sum[a, m] += cash
-                    if use_weights:
-                        plan_cash[s, m] += w * cash
-                    if use_cash_weights:
-                        wsum += cash * cash_weights[s, m]
-                if mining:
-                    ly = 0.0
-                    for m in range(lo, n_months):
-                        ly += margin[row, s, m]
-                    tv = -(tv_mining * gross[a] * max(ly, 0.0)) if closes else -0.0
-                    npv = npv + tv * disc_end
-                npv_out[a, s] = npv
-                if use_cash_weights:
-                    weighted[a] += wsum
-
-    return {"hourly": hourly, "convert": convert, "sell": sell}
+    return {"hourly": k.hourly, "convert": k.convert, "sell": k.sell}
 
 
 def hourly_margin_sums(scen: np.ndarray, month0: int, level: np.ndarray, revenue: np.ndarray,

@@ -21,41 +21,23 @@ Margins are computed for mining sites only, in an (n_mining, c, M) layout.
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable
 
 import numpy as np
 
 from .backend import Backend, is_cupy, to_host
+from .chunks import WORKERS_ENV, default_workers, map_chunks  # noqa: F401 - re-exported
 from .device import DeviceInputs, device_inputs
-from .factors import (
-    HOURS_PER_MONTH,
-    POWER_HOURS,
-    bitcoin_paths,
-    hourly_margin_sums,
-    lease_events,
-    poisson_bound,
-    power_levels,
-    rent_path,
-    site_events,
-    stress_onset,
-)
+from .draws import (DEFAULT_CHUNK, ScenarioState, mining_margin, scenario_draws, scenario_state,  # noqa: F401
+                    state_bytes, valuation_months)
 from .inputs import ACQUIRE, CONVERT, SELL, EngineInputs
-from .philox import seed_key
 from .recursions import mothball, mothball_rows  # noqa: F401 - mothball: part of this module's API
 from .value_table import ValueTable
 
 # Elements of a float64 (actions x scenarios x months) block: ~16 MB is cache-friendly
 # on a CPU; a GPU wants few, large launches (~256 MB a temporary, a dozen live at once).
 BLOCK_ELEMENTS = {"numpy": 1 << 21, "cupy": 1 << 25}
-# float32 elements of an hourly (scenarios x months x hour-pairs) block (array path).
-HOUR_ELEMENTS = 1 << 21
-WORKERS_ENV = "WATTFOLIO_WORKERS"
-# Scenarios per chunk when the caller does not say: results never depend on it.
-DEFAULT_CHUNK = {"numpy": 2048, "cupy": 32768}
 
 
 def _kind(xp: ModuleType) -> str:
@@ -72,68 +54,9 @@ def discount_factors(xp: ModuleType, months: int, rate: float):
     return (1.0 + rate) ** (-(m + 0.5) / 12.0), (1.0 + rate) ** (-months / 12.0)
 
 
-def mining_margin(xp: ModuleType, inputs: EngineInputs, scen, hashprice, dev: DeviceInputs | None = None,
-                  compiled: bool = False):
-    """Mining margin per grid MW per month, $ (n_mining, c, M) float64: hour-by-hour
-    curtailed hash revenue less opex, for the mining sites only, row r being site
-    ``np.flatnonzero(inputs.sites.mines)[r]``. `dev` is the valuation's device copy of
-    the inputs (made here when not given); `compiled` runs the hours through
-    `gpu.compiled` (host arrays only)."""
-    dev = device_inputs(xp, inputs) if dev is None else dev
-    h, p = inputs.horizon, inputs.power
-    c, n_months = scen.shape[0], h.months
-    margin = xp.zeros((dev.mining_sites.size, c, n_months), dtype=xp.float64)
-    if dev.mining_sites.size == 0:
-        return margin
-    hours = h.hours_per_month
-    scale = HOURS_PER_MONTH / hours  # sampled hours stand for the whole month
-    pairs = (hours + 1) // 2
-    # the fused GPU kernel keeps hours in registers, so it takes every month at once;
-    # the array path holds a (c, months, hour-pairs) block and needs it cache-sized
-    # (the compiled cells hold their hours in registers too)
-    mb = n_months if is_cupy(xp) or compiled else max(1, min(n_months, HOUR_ELEMENTS // max(1, c * pairs)))
-    for mk in dev.markets:
-        level = power_levels(xp, h.seed, scen, h, p, mk.k)
-        # $/MWh a site earns from hashing: TH/s per MW x $/TH/s/day / 24 h
-        revenue = mk.th_per_mw[:, None, None] * hashprice[None, :, :] / 24.0
-        for m0 in range(0, n_months, mb):
-            m1 = min(n_months, m0 + mb)
-            if compiled:
-                from . import compiled as cpu  # noqa: PLC0415 - Numba is optional
-
-                sums = cpu.hourly_margin_sums(
-                    scen, m0, level[:, m0:m1], revenue[:, :, m0:m1], hours, POWER_HOURS + mk.k,
-                    seed_key(h.seed), float(p.hourly_volatility[mk.k]),
-                    float(p.spike_probability[mk.k]), float(p.spike_price[mk.k]),
-                    float(p.price_cap[mk.k]))
-            else:
-                sums = hourly_margin_sums(xp, h.seed, scen, m0, level[:, m0:m1], revenue[:, :, m0:m1],
-                                          p, mk.k, hours)
-            margin[mk.rows, :, m0:m1] = sums * scale
-        margin[mk.rows] -= mk.opex[:, None, None]
-    if dev.mothball is not None:
-        lim = dev.mothball
-        margin = mothball_rows(xp, margin, lim.stop_limit, lim.start_limit, lim.cost)
-    return margin
-
-
 def _last_year(values, months: int):
     """Sum of the last 12 months (or all, for a shorter horizon) along the last axis."""
     return values[..., max(0, months - 12):].sum(axis=-1)
-
-
-def valuation_months(inputs: EngineInputs) -> int:
-    """Months the valuation spans: the horizon, or longer where a convert's contract (with
-    the longest possible build delay and the re-let after it) runs past it, so that a
-    contract is valued to its end whatever the horizon."""
-    h, s, ls, a = inputs.horizon, inputs.sites, inputs.leases, inputs.actions
-    conv = np.flatnonzero(a.kind == CONVERT)
-    if conv.size == 0:
-        return h.months
-    i, le = a.site[conv], a.lease[conv]
-    delay_max = poisson_bound(float(s.delay_months_mean.max()) if s.n else 0.0)
-    ends = a.start[conv] + s.build_months[i] + delay_max + ls.tenor_months[le] + ls.relet_months[le]
-    return max(h.months, int(ends.max()) + 1)
 
 
 def _lost_rows(xp: ModuleType, col: dict, mines: np.ndarray, margin):
@@ -251,95 +174,6 @@ def acquire_flows(xp: ModuleType, h, col: dict, c: int, disc):
     return (cash * disc[:h.months]).sum(axis=-1), cash
 
 
-def _draws(xp: ModuleType, dev: DeviceInputs, scen, window: int, compiled: bool = False):
-    """What the action flows read of scenarios `scen`: mining margins (n_mining, c, M),
-    market rent (c, window), site and lease events."""
-    inputs = dev.host
-    h = inputs.horizon
-    _, hashprice = bitcoin_paths(xp, h.seed, scen, h, inputs.bitcoin, subsidy=dev.subsidy)
-    margin = mining_margin(xp, inputs, scen, hashprice, dev, compiled=compiled)
-    onset = stress_onset(xp, h.seed, scen, inputs.stress)
-    rent = rent_path(xp, h.seed, scen, h, inputs.rent, months=window, onset=onset,
-                     rent_drop=inputs.stress.rent_drop)
-    site_ev = site_events(xp, h.seed, scen, dev.sites, dev.delay_max)
-    lease_ev = lease_events(xp, h.seed, scen, dev.leases, onset, inputs.stress.default_multiplier)
-    return margin, rent, site_ev, lease_ev
-
-
-@dataclass
-class ScenarioState:
-    """The draws of scenarios 0..S-1 that action flows read, kept between valuations.
-
-    A planner that re-values plans on the same scenarios (the liquidity cuts, round after
-    round) otherwise redraws every path and hour each time; kept here, a plan's cash costs
-    only its own actions' flows. Rows are gathered by scenario number, so any subset
-    (a CVaR tail) reads them too. Paths do not depend on the window they are drawn for
-    (a forward recursion), so a state drawn for a longer window serves a shorter one.
-    """
-
-    margin: object            # (n_mining, S, M) float64
-    rent: object              # (S, window) float64
-    site_ev: dict             # name -> (I, S)
-    lease_ev: dict            # name -> (L, S)
-    window: int
-    seed: int
-    scenarios: int
-
-    @property
-    def nbytes(self) -> int:
-        arrays = [self.margin, self.rent, *self.site_ev.values(), *self.lease_ev.values()]
-        return int(sum(a.nbytes for a in arrays))
-
-    def rows(self, xp: ModuleType, scen, window: int):
-        """(margin, rent, site events, lease events) of scenario numbers `scen`."""
-        if window > self.window:
-            raise ValueError(f"window: the state holds {self.window} months, {window} asked")
-        idx = xp.asarray(scen)
-        return (self.margin[:, idx], self.rent[idx, :window],
-                {k: v[:, idx] for k, v in self.site_ev.items()},
-                {k: v[:, idx] for k, v in self.lease_ev.items()})
-
-
-def state_bytes(inputs: EngineInputs, scenarios: int) -> int:
-    """Bytes a `ScenarioState` of `scenarios` scenarios takes (before drawing it)."""
-    n_mining = int(np.count_nonzero(inputs.sites.mines))
-    per = 8 * (n_mining * inputs.horizon.months + valuation_months(inputs)
-               + 4 * inputs.sites.n + 2 * inputs.leases.n)
-    return per * int(scenarios)
-
-
-def scenario_state(inputs: EngineInputs, scenarios: int, backend: Backend,
-                   chunk: int | None = None, workers: int | None = None) -> ScenarioState:
-    """Draw and keep the paths and events of scenarios 0..scenarios-1 (`ScenarioState`),
-    for the window `inputs`' actions need; chunks run in threads as for the valuation."""
-    xp = backend.xp
-    chunk = chunk or default_chunk(xp)
-    dev = device_inputs(xp, inputs)
-    window = valuation_months(inputs)
-    if backend.compiled:
-        from .compiled import warm_up  # noqa: PLC0415
-
-        warm_up()
-    starts = list(range(0, scenarios, chunk))
-
-    def job(s0: int):
-        return _draws(xp, dev, xp.arange(s0, min(scenarios, s0 + chunk), dtype=xp.int64), window,
-                      backend.compiled)
-
-    n_workers = 1 if is_cupy(xp) else max(1, min(workers or default_workers(), len(starts)))
-    if n_workers > 1:
-        with ThreadPoolExecutor(n_workers) as pool:
-            parts = list(pool.map(job, starts))
-    else:
-        parts = [job(s0) for s0 in starts]
-    cat = xp.concatenate
-    return ScenarioState(
-        margin=cat([p[0] for p in parts], axis=1), rent=cat([p[1] for p in parts], axis=0),
-        site_ev={k: cat([p[2][k] for p in parts], axis=1) for k in parts[0][2]},
-        lease_ev={k: cat([p[3][k] for p in parts], axis=1) for k in parts[0][3]},
-        window=window, seed=inputs.horizon.seed, scenarios=scenarios)
-
-
 def _value_chunk(xp: ModuleType, dev: DeviceInputs, s0: int, s1: int, disc, disc_end,
                  out: dict, weights=None, scen=None, cash_weights=None, compiled: bool = False,
                  state: ScenarioState | None = None):
@@ -351,13 +185,14 @@ def _value_chunk(xp: ModuleType, dev: DeviceInputs, s0: int, s1: int, disc, disc
     inputs = dev.host
     h = inputs.horizon
     n_months, window = h.months, disc.shape[0]
+    span = (s0, s1) if scen is None else None
     if scen is None:
         scen = xp.arange(s0, s1, dtype=xp.int64)
     c = s1 - s0
     if state is not None:
-        margin, rent, site_ev, lease_ev = state.rows(xp, scen, window)
+        margin, rent, site_ev, lease_ev = state.rows(xp, scen, window, span)
     else:
-        margin, rent, site_ev, lease_ev = _draws(xp, dev, scen, window, compiled)
+        margin, rent, site_ev, lease_ev = scenario_draws(xp, dev, scen, window, compiled)
 
     gross = dev.gross_mining
     base = (gross[:, None, None] * margin).sum(axis=0)
@@ -418,24 +253,6 @@ def _compiled_group(h, g, margin, rent, site_ev, lease_ev, disc, disc_end, out, 
         plan_cash[s0:s1] += plan
     if wsum is not None:
         weighted[rows] += wsum
-
-
-def default_workers() -> int:
-    """Threads for scenario chunks on the CPU: ``WATTFOLIO_WORKERS`` when set, else the
-    cores this process may use."""
-    env = os.environ.get(WORKERS_ENV, "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ValueError(f"{WORKERS_ENV}: must be a positive integer, got {env!r}") from None
-        if n < 1:
-            raise ValueError(f"{WORKERS_ENV}: must be a positive integer, got {env!r}")
-        return n
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def simulate_value_table(inputs: EngineInputs, scenarios: int, backend: Backend,
@@ -505,23 +322,16 @@ def simulate_value_table(inputs: EngineInputs, scenarios: int, backend: Backend,
                                 cash_weights=None if cw is None else cw[s0:s1], compiled=compiled,
                                 state=state)
 
-    starts = range(0, scenarios, chunk)
-    n_workers = 1 if is_cupy(xp) else max(1, min(workers or default_workers(), len(starts)))
-    pool = ThreadPoolExecutor(n_workers) if n_workers > 1 else None
-    try:
-        # chunks write disjoint columns; their sums are added here in chunk order, so the
-        # result is the same bits whatever the number of workers
-        for s1, (cash_part, base_part, w_part, wb_part) in (pool.map(job, starts) if pool else map(job, starts)):
-            cash_sum += cash_part
-            baseline_cash_sum += base_part
-            if w_part is not None:
-                out["weighted_cash"] += w_part
-                out["weighted_baseline"] += wb_part
-            if progress is not None:
-                progress(s1, scenarios)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    # chunks write disjoint columns; their sums are added here in chunk order, so the
+    # result is the same bits whatever the number of workers
+    for s1, (cash_part, base_part, w_part, wb_part) in map_chunks(xp, job, range(0, scenarios, chunk), workers):
+        cash_sum += cash_part
+        baseline_cash_sum += base_part
+        if w_part is not None:
+            out["weighted_cash"] += w_part
+            out["weighted_baseline"] += wb_part
+        if progress is not None:
+            progress(s1, scenarios)
 
     plan_cash = out.get("plan_cash")
     return ValueTable(

@@ -8,7 +8,7 @@ bit-identical samples, hence identical stats.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -19,8 +19,7 @@ from .gpu.value_table import ValueTable
 from .planning.valuation import value_actions
 from .planning.finance import financing_cost_and_cash
 from .instance.types import Instance
-from .planning.liquidity import (cash_paths, financing_cash, liquidity_stats, refinance_open,
-                                 revolver_of)
+from .planning.liquidity import cash_paths, financing_cash, refinance_open, revolver_of
 from .planning.plan_file import PlanSpec
 
 # Out-of-sample by default: a seed the in-sample run did not use.
@@ -37,6 +36,7 @@ class PlanValue:
     financing_cost_usd: float
     cash_balance: np.ndarray | None = None  # (S, M) cash at each month's end, when asked
     revolver_drawn: np.ndarray | None = None  # (S, M) revolver balance at each month's end
+    cash_fan: Any = None                      # CashFan, when asked (fan=True)
 
 
 def needs_cash_paths(instance: Instance) -> bool:
@@ -59,38 +59,81 @@ def plan_samples(vt: ValueTable, rows: Sequence[int], quantities: Sequence[float
 
 
 def value_plan(instance: Instance, spec: PlanSpec, *, scenarios: int | None = None,
-                  seed: int | None = None, backend: str = "auto", chunk: int | None = None,
-                  progress: Callable[[int, int], None] | None = None,
-                  cash_balance: bool = False, state=None) -> PlanValue:
-    """Value a plan's decisions and financing on `scenarios` scenarios of `seed`
-    (defaults: the instance's count, and an out-of-sample seed). With `cash_balance`,
-    also the company's cash at each month's end in every scenario: opening cash plus
-    the plan's operating cash plus the financing's cash. `state`: the draws of these
-    scenarios when the caller holds them (`planning.valuation.in_sample_state`)."""
+               seed: int | None = None, backend: str = "auto", chunk: int | None = None,
+               progress: Callable[[int, int], None] | None = None,
+               cash_balance: bool = False, fan: bool = False, state=None) -> PlanValue:
+    """Value a plan's decisions and financing on `scenarios` scenarios of `seed`.
+
+    Scenarios are valued in blocks of `planning.cash_reduce.BLOCK_SCENARIOS`; each block's
+    cash paths are reduced (`CashReducer`) and let go, so memory does not grow with the
+    scenario count (only the (S,) NPV samples are kept).
+
+    Parameters
+    ----------
+    instance : Instance
+    spec : PlanSpec
+        The plan's decisions and financing.
+    scenarios, seed : int, optional
+        Defaults: the instance's count, and an out-of-sample seed.
+    backend, chunk, progress
+        As for `planning.valuation.value_actions`.
+    cash_balance : bool
+        Also return the company's cash at each month's end in every scenario (S, M): the
+        whole cube, as asked (opening cash + the plan's operating cash + the financing's
+        cash, after the revolver rule).
+    fan : bool
+        Also return the month-end cash fan (`CashFan`), reduced from the same pass.
+    state : ScenarioState, optional
+        The draws of these scenarios when the caller holds them
+        (`planning.valuation.in_sample_state`).
+
+    Returns
+    -------
+    PlanValue
+    """
+    from .planning.cash_reduce import BLOCK_SCENARIOS, CashReducer
+
     scenarios = instance.plan.scenarios if scenarios is None else scenarios
     seed = instance.plan.seed + OUT_OF_SAMPLE_SEED_OFFSET if seed is None else seed
-    paths_needed = cash_balance or needs_cash_paths(instance)
-    vt = value_actions(instance, spec.actions, scenarios=scenarios, seed=seed,
-                       backend=backend, chunk=chunk, progress=progress,
-                       plan_quantities=spec.quantities if paths_needed else None,
-                       state=state if state is not None and state.seed == seed
-                       and state.scenarios == scenarios else None)
+    paths_needed = cash_balance or fan or needs_cash_paths(instance)
+    seeded = instance.with_plan(scenarios=scenarios, seed=seed)
+    kept = state if state is not None and state.seed == seed and state.scenarios == scenarios else None
     cost, _ = financing_cost_and_cash(instance, spec.financing)
-    liquidity, paths = None, None
-    if paths_needed:
-        # cash scenario by scenario: refinancing where the market is open, the revolver rule
-        seeded = instance.with_plan(scenarios=scenarios, seed=seed)
-        flags = refinance_open(seeded, np.arange(scenarios), vt.backend)
-        paths = cash_paths(seeded, vt.plan_cash, financing_cash(seeded, spec.financing, flags, scenarios))
-        liquidity = liquidity_stats(seeded, paths)
-        # the revolver's interest and fees are charged to every scenario at their mean, as
-        # the financing's value cost is (`mip.liquidity` optimises the same quantity)
-        cost += liquidity.expected_revolver_cost_usd
-    samples = plan_samples(vt, range(len(spec.actions)), spec.quantities, cost)
+    reducer = CashReducer(seeded, scenarios) if paths_needed else None
+    raw, cubes, name = [], [], "numpy"
+    for b0 in range(0, scenarios, BLOCK_SCENARIOS):
+        ids = np.arange(b0, min(scenarios, b0 + BLOCK_SCENARIOS))
+        tick = None if progress is None else (lambda done, _n, b0=b0: progress(b0 + done, scenarios))
+        vt = value_actions(seeded, spec.actions, backend=backend, chunk=chunk, progress=tick,
+                           plan_quantities=spec.quantities if paths_needed else None,
+                           scenario_ids=None if ids.size == scenarios else ids, state=kept)
+        name = vt.backend
+        raw.append(plan_samples(vt, range(len(spec.actions)), spec.quantities, 0.0))
+        if reducer is not None:
+            # cash scenario by scenario: refinancing where the market is open, the revolver rule
+            flags = refinance_open(seeded, ids, vt.backend)
+            paths = cash_paths(seeded, vt.plan_cash, financing_cash(seeded, spec.financing, flags, ids.size))
+            reducer.update(paths)
+            if cash_balance:
+                cubes.append((paths.cash, paths.drawn))
+    liquidity = cash_fan = None
+    if reducer is not None:
+        liquidity, error = reducer.liquidity()
+        if needs_cash_paths(instance):
+            # the revolver's interest and fees are charged to every scenario at their mean,
+            # as the financing's value cost is (`mip.liquidity` optimises the same quantity)
+            cost += liquidity.expected_revolver_cost_usd
+        if fan:
+            cash_fan = reducer.fan(sample="in-sample" if seed == instance.plan.seed else "out-of-sample",
+                                   seed=seed)
+    samples = (raw[0] if len(raw) == 1 else np.concatenate(raw)) - cost
     stats = summary(samples, instance.risk.alpha)
-    if liquidity is not None:
+    if liquidity is not None and needs_cash_paths(instance):
         stats["liquidity"] = liquidity.as_dict(instance)
-    return PlanValue(samples=samples, stats=stats, seed=seed,
-                      scenarios=scenarios, backend=vt.backend, financing_cost_usd=cost,
-                      cash_balance=paths.cash if cash_balance and paths is not None else None,
-                      revolver_drawn=paths.drawn if cash_balance and paths is not None else None)
+        if error > 0:
+            stats["liquidity"]["percentile_error_usd"] = error
+    return PlanValue(samples=samples, stats=stats, seed=seed, scenarios=scenarios, backend=name,
+                     financing_cost_usd=cost,
+                     cash_balance=np.concatenate([c for c, _ in cubes]) if cubes else None,
+                     revolver_drawn=np.concatenate([d for _, d in cubes]) if cubes else None,
+                     cash_fan=cash_fan)

@@ -52,6 +52,7 @@ class PlanResult:
     whatif: dict | None = None           # the constrained plan against the free one
     arguments: list[str] | None = None   # the command line that made it (plan.json), when a CLI run
     cash_fan: CashFan | None = None      # month-end cash percentiles on the in-sample scenarios
+    timings: dict = field(default_factory=dict)  # wall seconds by stage (draws, valuation, solve, plan_value)
 
     # ---- labelled views for analysts (wattfolio.api) ------------------------------------
     @property
@@ -251,6 +252,16 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
     """
     from .mip.solve import solve
 
+    import time
+
+    clock, timings = time.perf_counter(), {}
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + now - clock
+        clock = now
+
     scenarios = instance.plan.scenarios if scenarios is None else scenarios
     seed = instance.plan.seed if seed is None else seed
     instance = instance.with_plan(scenarios=scenarios, seed=seed)
@@ -258,10 +269,13 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
     # the scenarios are drawn once and every later valuation on them (the liquidity cuts'
     # rounds, the plan's cash) reuses the draws: the same numbers, a fraction of the time
     state = in_sample_state(instance, catalog, backend=backend, chunk=chunk)
+    lap("draws")
     vt = value_table or value_actions(instance, catalog, backend=backend, chunk=chunk,
                                       progress=valuation_progress, state=state)
+    lap("valuation")
     sol = solve(instance, catalog, vt, time_limit=time_limit, gap=gap, progress=solver_progress,
                 fixes=fixes, state=state)
+    lap("solve")
     taken, qty, financing = clean_plan(catalog, sol.quantities, sol.draws)
     _check_rules(instance, taken, qty, financing)   # a plan `evaluate` would reject is never written
     cost, _ = financing_cost_and_cash(instance, financing)
@@ -271,11 +285,11 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
     # `evaluate` would, so that it reproduces these stats; its fan is the report's when
     # no out-of-sample check runs
     ev = value_plan(instance, PlanSpec(taken, qty, financing), scenarios=scenarios, seed=seed,
-                    backend=backend, chunk=chunk, cash_balance=True, state=state)
+                    backend=backend, chunk=chunk, fan=True, state=state)
     if needs_cash_paths(instance):
         samples, stats = ev.samples, ev.stats
-    fan = CashFan.from_paths(ev.cash_balance, start_month=instance.plan.start,
-                             min_cash_usd=instance.finance.min_cash_usd, sample="in-sample", seed=seed)
+    fan = ev.cash_fan
+    lap("plan_value")
     solver = {
         "status": sol.status,
         "gap": float(sol.gap),
@@ -290,7 +304,7 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
     return PlanResult(instance=instance, actions=taken, quantities=qty, draws=financing,
                       samples=samples, stats=stats, solver=solver,
                       seed=seed, scenarios=scenarios, backend=vt.backend, value_table=vt,
-                      catalog=catalog, cash_fan=fan)
+                      catalog=catalog, cash_fan=fan, timings=timings)
 
 
 def in_sample_cash_fan(result: PlanResult, *, backend: str = "auto", chunk: int | None = None,
@@ -316,10 +330,8 @@ def in_sample_cash_fan(result: PlanResult, *, backend: str = "auto", chunk: int 
         Percentiles of month-end cash over the ``result.scenarios`` in-sample scenarios.
     """
     ev = value_plan(result.instance, result.spec, scenarios=result.scenarios, seed=result.seed,
-                       backend=backend, chunk=chunk, progress=progress, cash_balance=True)
-    return CashFan.from_paths(ev.cash_balance, start_month=result.instance.plan.start,
-                              min_cash_usd=result.instance.finance.min_cash_usd, sample="in-sample",
-                              seed=result.seed)
+                    backend=backend, chunk=chunk, progress=progress, fan=True)
+    return ev.cash_fan
 
 
 def write_plan_outputs(result: PlanResult, out_dir: str, extra: dict | None = None,

@@ -13,7 +13,7 @@ from wattfolio.gpu.device import device_inputs
 from wattfolio.gpu.factors import POWER_HOURS, hourly_margin_sums
 from wattfolio.gpu.inputs import CONVERT, SELL, PowerParams
 from wattfolio.gpu.philox import seed_key
-from wattfolio.gpu.valuation import (_draws, convert_flows, discount_factors, scenario_state,
+from wattfolio.gpu.valuation import (scenario_draws, convert_flows, discount_factors, scenario_state,
                                      sell_flows, simulate_value_table, valuation_months)
 from wattfolio.instance.load import load_instance
 from wattfolio.planning.catalog import build_catalog
@@ -82,7 +82,7 @@ def _chunk_inputs(inst, acts, c=96):
     dev = device_inputs(np, inputs)
     window = valuation_months(inputs)
     scen = np.arange(c, dtype=np.int64)
-    margin, rent, site_ev, lease_ev = _draws(np, dev, scen, window)
+    margin, rent, site_ev, lease_ev = scenario_draws(np, dev, scen, window)
     disc, _ = discount_factors(np, window, inputs.horizon.discount_rate)
     disc_end = (1.0 + inputs.horizon.discount_rate) ** (-inputs.horizon.months / 12.0)
     return inputs, dev, margin, rent, site_ev, lease_ev, disc, disc_end

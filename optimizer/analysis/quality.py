@@ -35,7 +35,6 @@ import numpy as np
 
 from ..gpu.risk import cvar
 
-from ..planning.cash_fan import CashFan
 from ..planning.valuation import value_actions
 from ..plan_value import OUT_OF_SAMPLE_SEED_OFFSET, value_plan, plan_samples
 from ..planning.finance import financing_cost_and_cash
@@ -67,7 +66,7 @@ def out_of_sample(instance: Instance, result: PlanResult, *, scenarios: int | No
     if seed == result.seed:
         raise ValueError(f"oos_seed: must differ from the in-sample seed {result.seed}")
     ev = value_plan(instance, _spec(result), scenarios=n, seed=seed, backend=backend,
-                       chunk=chunk, cash_balance=True)
+                       chunk=chunk, fan=True)
     ins = {"scenarios": result.scenarios, "seed": result.seed,
            "expected_npv": mean_ci(result.samples), "cvar": cvar_ci(result.samples, alpha)}
     oos = {"scenarios": n, "seed": seed, "expected_npv": mean_ci(ev.samples),
@@ -76,10 +75,9 @@ def out_of_sample(instance: Instance, result: PlanResult, *, scenarios: int | No
         oos["liquidity"] = ev.stats["liquidity"]
     bias = ins["expected_npv"]["estimate_usd"] - oos["expected_npv"]["estimate_usd"]
     bias_se = math.hypot(ins["expected_npv"]["se_usd"], oos["expected_npv"]["se_usd"])
-    # the fan is reduced here, once, from the (S, M) paths: plan.json keeps it and the
-    # report draws it (CashFan.from_dict), so the page needs no valuation of its own
-    fan = CashFan.from_paths(ev.cash_balance, start_month=instance.plan.start,
-                             min_cash_usd=instance.finance.min_cash_usd, sample="out-of-sample", seed=seed)
+    # the fan is reduced in the same pass, block by block (planning.cash_reduce): plan.json
+    # keeps it and the report draws it (CashFan.from_dict), so the page needs no valuation
+    fan = ev.cash_fan
     return {
         "alpha": alpha, "in_sample": ins, "out_of_sample": oos,
         "optimism_usd": bias, "optimism_se_usd": bias_se,

@@ -20,7 +20,7 @@ from ..planning.catalog import build_catalog
 from ..planning.valuation import value_actions
 from ..report.charts import frontier_svg, standalone, tornado_svg
 from ..run import plan_instance
-from .progress import chunk_reporter, console_err, progress_bar
+from .progress import chunk_reporter, console_err, progress_bar, say
 
 
 def frontier_plot(rows: Sequence[dict]) -> str:
@@ -48,7 +48,7 @@ def frontier_command(args, instance: Instance) -> int:
                                chunk=getattr(args, "chunk", None), progress=report)
         rows = frontier(instance, points=args.points, scenarios=scenarios, seed=seed,
                         value_table=vt, fixes=fixes,
-                        progress=lambda msg: console.print(f"  {msg}"))
+                        progress=say)
     except PlanInfeasible as err:
         console.print(f"[bold red]no feasible plan:[/] {err}")
         return EXIT_INFEASIBLE
@@ -97,7 +97,7 @@ def sensitivity_command(args, instance: Instance) -> int:
                                    valuation_progress=report)
         rows = sensitivity(instance, result, scenarios=n, backend=args.backend,
                            chunk=getattr(args, "chunk", None), replan=replan, fixes=fixes,
-                           progress=lambda msg: console.print(f"  {msg}"))
+                           progress=say)
     except PlanInfeasible as err:
         console.print(f"[bold red]no feasible plan:[/] {err}")
         return EXIT_INFEASIBLE

@@ -16,7 +16,7 @@ from ..instance.types import Instance
 from ..planning.plan_file import read_plan
 from ..planning.cash_fan import CashFan
 from ..run import PlanResult, in_sample_cash_fan, plan_instance, write_plan_outputs
-from .progress import chunk_reporter, console_err, progress_bar
+from .progress import chunk_reporter, console_err, detail, progress_bar, say
 
 
 def stats_table(stats: dict, title: str) -> Table:
@@ -95,7 +95,6 @@ def plan_command(args, instance: Instance) -> int:
 
     fixes = parse_fixes(args.fix, args.forbid, instance)  # bad fixes: exit 2 before any work
     console = console_err()
-    say = lambda msg: console.print(f"  {msg}")  # noqa: E731
     t0 = time.perf_counter()
     if args.time_limit is not None:
         say(f"solver time limit {args.time_limit:g} s (--time-limit)")
@@ -143,6 +142,8 @@ def plan_command(args, instance: Instance) -> int:
     if result.solver["status"] != "optimal":
         console.print(f"[bold yellow]warning:[/] solver stopped at {result.solver['status']} "
                       f"with gap {result.solver['gap']:.3%}: this is the best plan found, not a proven optimum")
+    detail("wall seconds by stage: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
+           + f"; total {result.seconds_total:.1f}")
     print_plan_summary(result, args.out, ["cash_quantiles.parquet", *sorted(extra)])
     return 0
 

@@ -16,6 +16,7 @@ import sys
 from typing import Sequence
 
 from ..gpu.backend import BackendError
+from ..gpu.valuation import WORKERS_ENV
 
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InstanceError, OutputError, PlanError
 
@@ -54,6 +55,10 @@ _at_least_two = _checked(int, lambda v: v >= 2, "an integer >= 2")
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="wattfolio", description=__doc__.split("\n")[0])
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more detail on stderr: -v stage timings, -vv also the HiGHS log")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars or lines on stderr (warnings and errors only)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     v = sub.add_parser("validate", help="check an instance file; exit 0 or print every error and exit 2 "
@@ -70,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     def engine_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--scenarios", type=_positive_int, help="scenario count (default: the instance's)")
         q.add_argument("--seed", type=_seed, help="random seed")
-        q.add_argument("--backend", choices=["auto", "numpy", "cupy"], default="auto")
+        q.add_argument("--backend", choices=["auto", "numpy", "numba", "cupy"], default="auto",
+                       help="auto (default): cupy where a CUDA device answers, else numba (compiled "
+                            "CPU kernels), else numpy; the numbers agree to float32 rounding")
+        q.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="CPU threads for scenario chunks (default: every core this process may "
+                            "use; results do not depend on it)")
         q.add_argument("--hours", type=_positive_int, metavar="H",
                        help="sampled hours per scenario-month, 1..730 (default: the instance's)")
         q.add_argument("--chunk", type=_positive_int,
@@ -157,6 +167,12 @@ def _load(path: str, hours: int | None = None):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .progress import configure_logging
+    configure_logging(-1 if args.quiet else args.verbose)
+    if getattr(args, "workers", None):
+        # read by the engine's chunk loop (gpu.valuation.default_workers): one setting for
+        # every valuation of this process, however deep in the analysis it runs
+        os.environ[WORKERS_ENV] = str(args.workers)
     try:
         _check_outputs(args)   # a path we must not or cannot write: exit 2 before any work
         if args.command == "validate":

@@ -1,8 +1,8 @@
 """Synthetic N-site instances for benchmarks and scaling tests.
 
-`synth_instance` draws a company around the public figures of
-/work/shared/domain-figures.md (site sizes, J/TH, $/MW capex, $/kW-month rents, $/MW
-land): about half operating mining sites, the rest development and candidate land, all
+`synth_instance` draws a company around the public figures the seed instances cite
+(docs/calibration.md: site sizes, J/TH, $/MW capex, $/kW-month rents, $/MW land):
+about half operating mining sites, the rest development and candidate land, all
 convertible to HPC, with ~N/10 lease offers each placeable at several sites, a few sale
 options and one instrument of each kind. It returns the dict `tomllib` would return for
 the file (dates as "YYYY-MM" strings), so it goes through the same validation as a file;

@@ -9,6 +9,7 @@ outcome before deciding to read anything.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -18,6 +19,9 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
+
+# `wattfolio -vv` sets this logger to DEBUG (cli.progress): HiGHS then logs to the terminal
+HIGHS_LOGGER = "wattfolio.highs"
 
 # every change goes through add_constraints / update_variables explicitly: the automatic
 # scan walks all constraints on every re-solve
@@ -125,6 +129,8 @@ class HighsSession:
         opt = self.solver
         t0 = time.perf_counter()
         kw = {"rel_gap": gap, "solver_options": dict(options or {})}
+        if logging.getLogger(HIGHS_LOGGER).isEnabledFor(logging.DEBUG):
+            kw["tee"] = True   # wattfolio -vv: HiGHS's own log on the terminal
         if time_limit is not None:
             kw["time_limit"] = max(float(time_limit), 0.01)
         res = opt.solve(self.model, **kw)

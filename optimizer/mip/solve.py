@@ -138,6 +138,7 @@ def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
               if liquid or priced else None)
 
     liquidity_rounds: list[dict] = []
+    all_rounds: list[dict] = []     # every CVaR loop's rounds, across liquidity rounds
     best_point = None
     while True:
         if w > 0:
@@ -147,6 +148,7 @@ def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
             res = floor_loop(pm, alpha, floor, gap=gap, deadline=deadline, progress=progress)
         else:
             res = _plain(pm, alpha, gap, deadline, progress)
+        all_rounds.extend(res.rounds)
         if oracle is None or res.best is None:
             break
         t1 = time.perf_counter()
@@ -195,7 +197,7 @@ def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
     return Solution(
         quantities=best.q, draws=draws,
         status="optimal" if res.status == "optimal" else "time_limit",
-        gap=res.gap, seconds=time.perf_counter() - t0, rounds=res.rounds, cuts=res.cuts,
+        gap=res.gap, seconds=time.perf_counter() - t0, rounds=all_rounds, cuts=res.cuts,
         objective=best.objective, financing_cost_usd=fin,
         npv_samples=to_host(best.values), method=res.method, bound=res.bound,
         liquidity_rounds=liquidity_rounds, revolver_cost_usd=pm.revolver_cost_usd())

@@ -41,6 +41,10 @@ class CashFan:
         How many scenarios.
     seed : int
         Their seed.
+    quantile_error_usd : float
+        An exact bound on each percentile's distance to numpy's over the same
+        scenarios: 0 where they were computed exactly, a sketch's bound past
+        `planning.cash_reduce.EXACT_SCENARIOS` scenarios.
     """
 
     start_month: int
@@ -51,6 +55,7 @@ class CashFan:
     sample: str
     scenarios: int
     seed: int
+    quantile_error_usd: float = 0.0   # bound on each percentile's error (0: exact, numpy's)
 
     @classmethod
     def from_paths(cls, balance: Any, *, start_month: int, min_cash_usd: float, sample: str,
@@ -114,14 +119,16 @@ class CashFan:
         dict
             ``source``, ``months`` ('YYYY-MM' each), ``p5`` ... ``p95`` (lists, USD),
             ``min_cash_usd``, ``prob_below_min_any_month``, ``prob_below_zero_any_month``,
-            ``sample``, ``scenarios`` and ``seed``; plain Python types only.
+            ``sample``, ``scenarios``, ``seed`` and ``quantile_error_usd``; plain Python
+            types only.
         """
         out: dict[str, Any] = {"source": f"{self.sample}, {self.scenarios:,} scenarios",
                                "months": [month_str(self.start_month + j) for j in range(self.months)]}
         out.update({f"p{p}": self.quantiles[p].tolist() for p in PERCENTILES})
         out.update({"min_cash_usd": self.min_cash_usd, "prob_below_min_any_month": self.prob_below_min,
                     "prob_below_zero_any_month": self.prob_below_zero, "sample": self.sample,
-                    "scenarios": self.scenarios, "seed": self.seed})
+                    "scenarios": self.scenarios, "seed": self.seed,
+                    "quantile_error_usd": self.quantile_error_usd})
         return out
 
     @classmethod
@@ -147,4 +154,5 @@ class CashFan:
                    quantiles={p: np.asarray(d[f"p{p}"], dtype=float) for p in PERCENTILES},
                    min_cash_usd=float(d["min_cash_usd"]), prob_below_min=float(d["prob_below_min_any_month"]),
                    prob_below_zero=float(d["prob_below_zero_any_month"]), sample=str(d["sample"]),
-                   scenarios=int(d["scenarios"]), seed=int(d["seed"]))
+                   scenarios=int(d["scenarios"]), seed=int(d["seed"]),
+                   quantile_error_usd=float(d.get("quantile_error_usd", 0.0)))
