@@ -64,7 +64,7 @@ def separate(pm: PlanModel, oracle, q, d_usd) -> tuple[int, object]:
     if oracle.probability is not None and pt.tail_mean_usd > SHORTFALL_TOL_USD:
         add_liquidity_cut(pm, *oracle.liquidity_cut(pt))
         new += 1
-    if hasattr(pm.m, "theta") and pt.cost_weights is not None:
+    if hasattr(pm.m, "theta") and pt.cost_active is not None:
         tol = max(COST_RTOL * pt.cost_usd, VALUE_RTOL * abs(pm.expected_value(q, d_usd)), 1.0)
         if pt.cost_usd > theta_usd(pm) + tol:
             add_cost_cut(pm, *oracle.cost_cut(pt))

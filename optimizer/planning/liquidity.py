@@ -174,7 +174,20 @@ class LiquidityPoint:
     tail_mean_usd: float        # CVaR_p of the shortfall: <= 0 guarantees the probability
     probability: float          # share of scenarios whose headroom never falls short
     cost_usd: float             # expected PV of revolver interest and fees (the rule, linearised)
-    cost_weights: np.ndarray | None  # (S, M) d cost / d pre-revolver cash, USD per USD
+    # (S, M) bool: where the revolver is partly drawn, d cost / d pre-revolver cash is
+    # -disc[m] x cost_scale there and 0 elsewhere; None without a priced revolver. A mask,
+    # not the float weights: an eighth of the memory at 10^6 scenarios
+    cost_active: np.ndarray | None
+    cost_scale: float = 0.0     # (rate - commitment fee) / 12 / S
+
+    @property
+    def cost_weights(self) -> np.ndarray | None:
+        """(S, M) d cost / d pre-revolver cash, USD per USD (built from the mask)."""
+        if self.cost_active is None:
+            return None
+        return np.where(self.cost_active, self.disc_scale, 0.0)
+
+    disc_scale: np.ndarray | None = None   # (M,) disc x cost_scale
 
 
 class LiquidityOracle:
@@ -233,43 +246,56 @@ class LiquidityOracle:
             self._state = in_sample_state(self.instance, self.actions, self.backend, self.chunk) or False
         return self._state or None
 
-    def _draw_cum(self, d_usd: np.ndarray) -> np.ndarray:
-        """Cumulative financing cash (S, M) of draw amounts (K,)."""
-        out = np.broadcast_to(d_usd @ self.cum_draw, (self.S, self.M)).copy()
+    def _draw_cum(self, d_usd: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Cumulative financing cash (len(ids), M) of draw amounts (K,) in scenarios ids."""
+        out = np.broadcast_to(d_usd @ self.cum_draw, (ids.size, self.M)).copy()
         for j, cum in self.cum_draw_open.items():
             if d_usd[j] > 0:
-                flags = self.open[self.draws[j].instrument]
+                flags = self.open[self.draws[j].instrument][ids]
                 out[flags] += d_usd[j] * (cum - self.cum_draw[j])[None, :]
         return out
 
     def point(self, q: np.ndarray, d_usd: np.ndarray) -> LiquidityPoint:
-        """The plan's liquidity on every in-sample scenario."""
+        """The plan's liquidity on every in-sample scenario, valued in scenario blocks
+        (`cash_reduce.BLOCK_SCENARIOS`) so that only (S,) figures and an (S, M) mask stay."""
+        from .cash_reduce import BLOCK_SCENARIOS
         from .valuation import value_actions
         q = np.asarray(q, float)
+        d_usd = np.asarray(d_usd, float)
         # the plan's cash needs only the actions it takes (a handful of the catalog): the
         # others add exactly zero, and valuing them is most of a valuation's cost
         taken = np.flatnonzero(q != 0.0)
-        vt = value_actions(self.instance, [self.actions[i] for i in taken], backend=self.backend,
-                           chunk=self.chunk, plan_quantities=q[taken], state=self.state)
-        pre = self.opening + np.cumsum(vt.plan_cash, axis=1) + self._draw_cum(np.asarray(d_usd, float))
-        headroom = pre + self.line[None, :] - self.fees[None, :]
-        short, worst = worst_month(np, headroom, self.min_cash)
+        acts = [self.actions[i] for i in taken]
+        rv = self.revolver
+        priced = rv.limit_usd > 0 and (rv.rate > 0 or rv.commitment_fee > 0)
+        is_open = self.line > 0
+        short = np.empty(self.S)
+        worst = np.empty(self.S, dtype=np.int64)
+        active = np.zeros((self.S, self.M), dtype=bool) if priced else None
+        cost_sum = 0.0
+        for b0 in range(0, self.S, BLOCK_SCENARIOS):
+            ids = np.arange(b0, min(self.S, b0 + BLOCK_SCENARIOS))
+            vt = value_actions(self.instance, acts, backend=self.backend, chunk=self.chunk,
+                               plan_quantities=q[taken], state=self.state,
+                               scenario_ids=None if ids.size == self.S else ids)
+            pre = self.opening + np.cumsum(vt.plan_cash, axis=1) + self._draw_cum(d_usd, ids)
+            short[ids], worst[ids] = worst_month(np, pre + (self.line - self.fees)[None, :], self.min_cash)
+            if priced:
+                drawn = np.clip(self.min_cash - (pre - self.fees[None, :]), 0.0, rv.limit_usd)
+                per_month = np.where(is_open, drawn * rv.rate / 12.0
+                                     + (rv.limit_usd - drawn) * rv.commitment_fee / 12.0, 0.0)
+                cost_sum += float((per_month @ self.disc).sum())
+                active[ids] = (drawn > 0) & (drawn < rv.limit_usd) & is_open[None, :]
         p = self.probability
         n_tail = max(1, math.ceil((1.0 - p) * self.S)) if p is not None else 1
         tail = np.argsort(-short, kind="stable")[:n_tail]
-        rv = self.revolver
-        cost, weights = 0.0, None
-        if rv.limit_usd > 0 and (rv.rate > 0 or rv.commitment_fee > 0):
-            drawn = np.clip(self.min_cash - (pre - self.fees[None, :]), 0.0, rv.limit_usd)
-            is_open = self.line > 0
-            per_month = np.where(is_open, drawn * rv.rate / 12.0 + (rv.limit_usd - drawn) * rv.commitment_fee / 12.0, 0.0)
-            cost = float((per_month @ self.disc).mean())
-            active = (drawn > 0) & (drawn < rv.limit_usd) & is_open[None, :]
-            weights = np.where(active, self.disc[None, :] * (rv.rate - rv.commitment_fee) / 12.0 / self.S, 0.0)
-        return LiquidityPoint(q=np.asarray(q, float), draws_usd=np.asarray(d_usd, float), shortfall=short,
-                              worst=worst, tail=tail, tail_mean_usd=float(short[tail].mean()),
-                              probability=float((short <= 1e-6).mean()), cost_usd=cost,
-                              cost_weights=weights)
+        scale = (rv.rate - rv.commitment_fee) / 12.0 / self.S
+        return LiquidityPoint(q=q, draws_usd=d_usd, shortfall=short, worst=worst, tail=tail,
+                              tail_mean_usd=float(short[tail].mean()),
+                              probability=float((short <= 1e-6).mean()),
+                              cost_usd=cost_sum / self.S if priced else 0.0,
+                              cost_active=active, cost_scale=scale,
+                              disc_scale=self.disc * scale)
 
     def _weighted(self, scenario_ids: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
         """(sum_{s,m} W[s,m] x cumulative cash of each action (A,), the same of the baseline)."""
@@ -301,18 +327,21 @@ class LiquidityOracle:
     def cost_cut(self, pt: LiquidityPoint) -> tuple[np.ndarray, np.ndarray, float]:
         """(coefficients over q, over draws, constant), USD, of the tangent to the expected
         revolver cost at the plan: theta >= const + cq . q + cd . D."""
-        W = pt.cost_weights
-        rows = np.flatnonzero(W.any(axis=1))
+        act = pt.cost_active
+        rows = np.flatnonzero(act.any(axis=1))
         if rows.size == 0:
             return np.zeros(len(self.actions)), np.zeros(len(self.draws)), pt.cost_usd
-        gq, _ = self._weighted(rows, W[rows])
+        gq, _ = self._weighted(rows, np.where(act[rows], pt.disc_scale[None, :], 0.0))
+        # a draw's cash is the same in every scenario (or in every open one): its weighted
+        # sum needs only how many scenarios are active in each month
         gd = np.zeros(len(self.draws))
+        count = act.sum(axis=0)
         for j in range(len(self.draws)):
-            cum = np.broadcast_to(self.cum_draw[j], (self.S, self.M))
-            gd[j] = float((W * cum).sum())
+            gd[j] = float((count * pt.disc_scale) @ self.cum_draw[j])
             if j in self.cum_draw_open:
                 flags = self.open[self.draws[j].instrument]
-                gd[j] += float((W[flags] * (self.cum_draw_open[j] - self.cum_draw[j])[None, :]).sum())
+                count_open = act[flags].sum(axis=0)
+                gd[j] += float((count_open * pt.disc_scale) @ (self.cum_draw_open[j] - self.cum_draw[j]))
         # cost falls as cash rises: the gradient is minus the weighted cash
         const = pt.cost_usd + float(gq @ pt.q) + float(gd @ pt.draws_usd)
         return -gq, -gd, const
