@@ -20,6 +20,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, Union
 
+from .errors import DEFAULT_TIME_LIMIT_S
 from .plan_value import PlanValue, value_plan
 from .instance.types import Instance, month_str
 from .instance.load import load_instance
@@ -84,7 +85,7 @@ def parse_what_ifs(fixes: Sequence[FixLike] | FixLike | None, forbid: Sequence[F
 
 
 def plan(instance: InstanceLike, *, scenarios: int | None = None, seed: int | None = None,
-         backend: str = "auto", time_limit: float | None = None, gap: float = 1e-4,
+         backend: str = "auto", time_limit: float | None = DEFAULT_TIME_LIMIT_S, gap: float = 1e-4,
          hours_per_month: int | None = None, fixes: Sequence[FixLike] | FixLike | None = None,
          forbid: Sequence[FixLike] | FixLike | None = None, chunk: int | None = None) -> PlanResult:
     """Solve the planning problem: value the catalog, then the MIP with CVaR cuts.
@@ -95,9 +96,11 @@ def plan(instance: InstanceLike, *, scenarios: int | None = None, seed: int | No
         An instance, or the path of its TOML file.
     scenarios, seed : int, optional
         In-sample scenario count and seed (default: the instance's).
-    backend : {"auto", "numpy", "cupy"}
-    time_limit : float, optional
-        Solver time limit, seconds.
+    backend : {"auto", "numpy", "numba", "cupy"}
+    time_limit : float or None
+        Solver time limit, seconds (default `DEFAULT_TIME_LIMIT_S`, 600, as the CLI's):
+        past it the best plan found is returned, ``solver["status"] == "time_limit"``
+        with its certified gap. None: no limit.
     gap : float
         Relative MIP gap.
     hours_per_month : int, optional
@@ -143,7 +146,7 @@ def evaluate(instance: InstanceLike, plan: PlanResult | PlanSpec | dict | str | 
         A planning run, a plan.json path, or its parsed content.
     scenarios, seed : int, optional
         Default: the instance's count, and a seed the in-sample run did not use.
-    backend : {"auto", "numpy", "cupy"}
+    backend : {"auto", "numpy", "numba", "cupy"}
     hours_per_month : int, optional
     cash_balance : bool
         Also return month-end cash per scenario (``.cash_balance``, (S, M) numpy).
@@ -173,7 +176,7 @@ def frontier(result: PlanResult | InstanceLike, *, points: int = 8, scenarios: i
         Floors from the risk-neutral plan's CVaR to the best reachable (>= 2).
     scenarios, seed : int, optional
         Ignored when `result` is a PlanResult (its scenarios are used).
-    backend : {"auto", "numpy", "cupy"}
+    backend : {"auto", "numpy", "numba", "cupy"}
     gap : float
     fixes, forbid : optional
         What-ifs, as for `plan`.
@@ -234,7 +237,7 @@ def sensitivity(result: PlanResult, *, scenarios: int | None = None, backend: st
         The plan to test (its seed is used).
     scenarios : int, optional
         Scenarios per setting (default: the plan's own count; never lowered silently).
-    backend : {"auto", "numpy", "cupy"}
+    backend : {"auto", "numpy", "numba", "cupy"}
     replan : bool
         Re-solve at each setting to find where the decisions flip.
     inputs : sequence of str, optional
@@ -277,7 +280,7 @@ def quality(result: PlanResult, *, level: str = "oos", oos_scenarios: int | None
         Fresh scenarios (default: as many as the plan's).
     batches, evpi_scenarios : int
         For ``level="full"``.
-    backend : {"auto", "numpy", "cupy"}
+    backend : {"auto", "numpy", "numba", "cupy"}
 
     Returns
     -------
@@ -312,7 +315,7 @@ def write_report(result: PlanResult, path: str | os.PathLike, *, frontier: Any =
         The .html file.
     frontier, sensitivity : DataFrame or list of dict, optional
         The outputs of `frontier` and `sensitivity`.
-    backend : {"auto", "numpy", "cupy"}
+    backend : {"auto", "numpy", "numba", "cupy"}
 
     Returns
     -------

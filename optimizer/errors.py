@@ -13,6 +13,10 @@ EXIT_BAD_INPUT = 2     # instance, plan file or arguments: nothing is written
 EXIT_INFEASIBLE = 3    # no plan meets the constraints: the message names the cause
 EXIT_INTERRUPTED = 130  # Ctrl-C: outputs are swapped in whole, so nothing is half-written
 
+# No silent hang: the solver stops here unless told otherwise (the CLI's --time-limit and
+# the API's time_limit), and the best plan found is returned with its certified gap.
+DEFAULT_TIME_LIMIT_S = 600.0
+
 
 class _InputErrors(ValueError):
     """A list of "path: message, got VALUE" strings about one input file."""

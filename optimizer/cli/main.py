@@ -18,7 +18,8 @@ from typing import Sequence
 from ..gpu.backend import BackendError
 from ..gpu.valuation import WORKERS_ENV
 
-from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InstanceError, OutputError, PlanError
+from ..errors import (DEFAULT_TIME_LIMIT_S, EXIT_BAD_INPUT, EXIT_INTERRUPTED, InstanceError,
+                      OutputError, PlanError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,7 +31,6 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-DEFAULT_TIME_LIMIT_S = 600.0   # no silent hang: the solver stops here unless told otherwise
 
 
 def _checked(convert, ok, what: str):
