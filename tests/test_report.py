@@ -519,3 +519,19 @@ def test_site_id_with_dollars_renders(run):
     timeline = re.search(r'<figure id="timeline">(.*?)</figure>', text, flags=re.S).group(1)
     assert "<!-- $x$  ·  mining -->" in timeline       # the lane's label, as given
     assert _glyph_id("timeline", "$") in timeline      # drawn as dollars, not as math
+
+
+@pytest.mark.parametrize("lo, hi", [(2.0665e9, 2.0675e9), (4.0e7, 4.6e7), (-3e6, 2.5e6),
+                                    (1.2e9, 9.8e9), (999.5e6, 1000.4e6)])
+def test_money_ticks_never_repeat(lo, hi):
+    """A narrow range ($2.0665B..$2.0675B, the frontier that once printed "$2.067B" five
+    times) gets as many decimals as its tick spacing needs."""
+    from matplotlib.ticker import MaxNLocator
+
+    from wattfolio.report.svg import MoneyFormatter, money_axis
+
+    locs = MaxNLocator(nbins=6).tick_values(lo, hi)
+    fmt = MoneyFormatter(*money_axis([lo, hi]))
+    fmt.set_locs(locs)
+    labels = [fmt(v) for v in locs]
+    assert len(set(labels)) == len(labels), labels

@@ -57,7 +57,8 @@ OOS_FACTOR = 1
 # ---- 1. out of sample ----------------------------------------------------------------------
 
 def out_of_sample(instance: Instance, result: PlanResult, *, scenarios: int | None = None,
-                  seed: int | None = None, backend: str = "auto", chunk: int | None = None) -> dict:
+                  seed: int | None = None, backend: str = "auto", chunk: int | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> dict:
     """In-sample vs out-of-sample E[NPV] and CVaR with 95% intervals, and the cash balance
     fan (P5/P25/P50/P75/P95 per month, `CashFan.to_dict`) from the out-of-sample run."""
     alpha = instance.risk.alpha
@@ -66,7 +67,7 @@ def out_of_sample(instance: Instance, result: PlanResult, *, scenarios: int | No
     if seed == result.seed:
         raise ValueError(f"oos_seed: must differ from the in-sample seed {result.seed}")
     ev = value_plan(instance, _spec(result), scenarios=n, seed=seed, backend=backend,
-                       chunk=chunk, fan=True)
+                    chunk=chunk, fan=True, progress=progress)
     ins = {"scenarios": result.scenarios, "seed": result.seed,
            "expected_npv": mean_ci(result.samples), "cvar": cvar_ci(result.samples, alpha)}
     oos = {"scenarios": n, "seed": seed, "expected_npv": mean_ci(ev.samples),
@@ -172,7 +173,8 @@ def assess(instance: Instance, result: PlanResult, *, oos_scenarios: int | None 
            oos_seed: int | None = None, batches: int = 10, batch_scenarios: int | None = None,
            evpi_scenarios: int = 200, backend: str = "auto", chunk: int | None = None,
            fixes: Sequence[Fix] | None = None,
-           progress: Callable[[str], None] | None = None) -> dict:
+           progress: Callable[[str], None] | None = None,
+           oos_progress: Callable[[int, int], None] | None = None) -> dict:
     """plan.json's `quality` section: `out_of_sample`, `optimality_gap` (MMW), `vss`,
     `evpi`, each documented by its function above. `fixes` are the --fix/--forbid the
     plan was made under: the comparison problems get the same ones. `instance` is the
@@ -180,7 +182,7 @@ def assess(instance: Instance, result: PlanResult, *, oos_scenarios: int | None 
     say = progress or (lambda _msg: None)
     say("quality: out-of-sample valuation")
     out = {"out_of_sample": out_of_sample(instance, result, scenarios=oos_scenarios, seed=oos_seed,
-                                          backend=backend, chunk=chunk)}
+                                          backend=backend, chunk=chunk, progress=oos_progress)}
     say("quality: Mak-Morton-Wood batches")
     out["optimality_gap"] = mmw_gap(instance, result, batches=batches,
                                     batch_scenarios=batch_scenarios, backend=backend,

@@ -161,18 +161,23 @@ def _cash_fan(args, result: PlanResult, quality: dict | None) -> CashFan:
 
 
 def _quality(args, result: PlanResult, fixes, say) -> dict | None:
-    """plan.json's `quality`: out-of-sample by default, everything with --quality full."""
+    """plan.json's `quality`: out-of-sample by default, everything with --quality full;
+    the out-of-sample valuation (the longest step) with a bar of its own."""
     from ..analysis import quality as q
 
     if args.quality == "none":
         return None
-    if args.quality == "oos":
-        say("quality: out-of-sample valuation")
-        return {"out_of_sample": q.out_of_sample(result.instance, result, scenarios=args.oos_scenarios,
-                                                 backend=args.backend, chunk=args.chunk)}
-    return q.assess(result.instance, result, oos_scenarios=args.oos_scenarios, batches=args.batches,
-                    evpi_scenarios=args.evpi_scenarios, backend=args.backend, chunk=args.chunk,
-                    fixes=fixes or None, progress=say)
+    n = args.oos_scenarios or result.scenarios * q.OOS_FACTOR
+    with progress_bar(console_err()) as progress:
+        bar = chunk_reporter(progress, "out-of-sample valuation", n)
+        if args.quality == "oos":
+            say(f"quality: out-of-sample valuation on {n:,} fresh scenarios")
+            return {"out_of_sample": q.out_of_sample(result.instance, result, scenarios=args.oos_scenarios,
+                                                     backend=args.backend, chunk=args.chunk,
+                                                     progress=bar)}
+        return q.assess(result.instance, result, oos_scenarios=args.oos_scenarios, batches=args.batches,
+                        evpi_scenarios=args.evpi_scenarios, backend=args.backend, chunk=args.chunk,
+                        fixes=fixes or None, progress=say, oos_progress=bar)
 
 
 def print_plan_summary(result: PlanResult, out_dir: str, extra: list[str] | None = None) -> None:

@@ -162,7 +162,8 @@ class MoneyFormatter(Formatter):
         steps = np.diff(np.sort(np.asarray(locs, dtype=float))) / self.divisor
         steps = steps[steps > 0]
         if steps.size:
-            self.decimals = int(min(3, max(0, -math.floor(math.log10(steps.min()) + 1e-9))))
+            # as many as the spacing needs: a narrow range never repeats a label
+            self.decimals = int(min(9, max(0, -math.floor(math.log10(steps.min()) + 1e-9))))
 
     def __call__(self, v, pos=None):
         if abs(v) < 1e-9 * self.divisor:
