@@ -28,6 +28,7 @@ from .instance.types import Instance
 from .instance.warnings import instance_warnings
 from .outputs import to_json, write_outputs
 from .planning.plan_file import PlanSpec, decisions_csv, plan_document
+from .planning.rules import whole_blocks
 
 MW_DIGITS = 6        # round converted MW to a micro-MW
 MIN_DRAW_USD = 1.0   # a solver's 1e-7 dollar draw is not a decision
@@ -216,9 +217,13 @@ def source_revision() -> str | None:
 
 def clean_plan(actions: Sequence[Action], quantities: np.ndarray,
                draws: Sequence[tuple[str, float, int]]):
-    """Drop what the solver left at (numerically) zero and round the rest."""
+    """Drop what the solver left at (numerically) zero and round the rest: MW to
+    MW_DIGITS, and a convert built in blocks to its exact whole number of blocks (20.0,
+    not 19.9999999; MW that are no whole number are left for the rules to report)."""
     taken, qty = [], []
     for a, q in zip(actions, quantities):
+        if a.kind == "convert" and a.block_mw > 0 and whole_blocks(float(q), a.block_mw):
+            q = a.block_mw * round(float(q) / a.block_mw)
         q = round(float(q), MW_DIGITS) if a.kind == "convert" else float(round(q))
         if q > 0:
             taken.append(a)
@@ -245,8 +250,14 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
                   gap: float = 1e-4, fixes: Any = None,
                   valuation_progress: Callable[[int, int], None] | None = None,
                   solver_progress: Callable[[str], None] | None = None,
-                  value_table: ValueTable | None = None) -> PlanResult:
+                  value_table: ValueTable | None = None, fan: bool | None = None) -> PlanResult:
     """Value the catalog, solve the MIP with CVaR cuts, and return the clean plan.
+
+    `value_table` reuses a valuation of the same scenarios (frontier points, what-ifs).
+    `fan` values the plan's month-end cash for its fan chart (`PlanResult.cash_fan`); by
+    default only when the run values its own catalog (a caller that hands in a table
+    wants the decisions). A plan whose value depends on its cash scenario by scenario (a
+    priced revolver, a liquidity floor) is valued so either way.
 
     Raises wattfolio.mip.solve.PlanInfeasible when no plan meets the constraints.
     """
@@ -268,7 +279,10 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
     catalog = build_catalog(instance)
     # the scenarios are drawn once and every later valuation on them (the liquidity cuts'
     # rounds, the plan's cash) reuses the draws: the same numbers, a fraction of the time
-    state = in_sample_state(instance, catalog, backend=backend, chunk=chunk)
+    fan = value_table is None if fan is None else fan
+    paths = fan or needs_cash_paths(instance)
+    state = in_sample_state(instance, catalog, backend=backend, chunk=chunk) \
+        if value_table is None or paths else None
     lap("draws")
     vt = value_table or value_actions(instance, catalog, backend=backend, chunk=chunk,
                                       progress=valuation_progress, state=state)
@@ -284,11 +298,13 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
     # the plan's cash scenario by scenario (revolver, refinancing), valued exactly as
     # `evaluate` would, so that it reproduces these stats; its fan is the report's when
     # no out-of-sample check runs
-    ev = value_plan(instance, PlanSpec(taken, qty, financing), scenarios=scenarios, seed=seed,
-                    backend=backend, chunk=chunk, fan=True, state=state)
-    if needs_cash_paths(instance):
-        samples, stats = ev.samples, ev.stats
-    fan = ev.cash_fan
+    cash_fan = None
+    if paths:
+        ev = value_plan(instance, PlanSpec(taken, qty, financing), scenarios=scenarios, seed=seed,
+                        backend=backend, chunk=chunk, fan=fan, state=state)
+        if needs_cash_paths(instance):
+            samples, stats = ev.samples, ev.stats
+        cash_fan = ev.cash_fan
     lap("plan_value")
     solver = {
         "status": sol.status,
@@ -304,7 +320,7 @@ def plan_instance(instance: Instance, *, scenarios: int | None = None, seed: int
     return PlanResult(instance=instance, actions=taken, quantities=qty, draws=financing,
                       samples=samples, stats=stats, solver=solver,
                       seed=seed, scenarios=scenarios, backend=vt.backend, value_table=vt,
-                      catalog=catalog, cash_fan=fan, timings=timings)
+                      catalog=catalog, cash_fan=cash_fan, timings=timings)
 
 
 def in_sample_cash_fan(result: PlanResult, *, backend: str = "auto", chunk: int | None = None,
