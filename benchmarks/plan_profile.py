@@ -3,7 +3,7 @@
     python3 benchmarks/plan_profile.py [--configs terawulf:10000,vivopower:10000,...]
                                        [--repeat 3] [--backend auto] [--workers N]
 
-A config is ``NAME:SCENARIOS``: a shipped instance (``terawulf``, ``vivopower``) or
+A config is ``NAME:SCENARIOS[:REPEATS]``: a shipped instance (``terawulf``, ``vivopower``) or
 ``synthN`` (`wattfolio.instance.synth.synth_instance(N, seed=0)`). Each run is a fresh
 process (`--one`), so its peak RSS (``ru_maxrss``) is its own and every run pays the same
 imports; it runs the product's path — `wattfolio.run.plan_instance` (stages: draws,
@@ -31,8 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-DEFAULT_CONFIGS = ("terawulf:10000,vivopower:10000,terawulf:100000,vivopower:100000,"
-                   "synth200:1000,synth1000:1000")
+DEFAULT_CONFIGS = ("terawulf:10000,vivopower:10000,terawulf:100000:1,vivopower:100000:1,"
+                   "synth200:1000:1,synth1000:1000:1")
 STAGES = ("load", "draws", "valuation", "solve", "plan_value", "out_of_sample", "report")
 
 
@@ -151,8 +151,10 @@ def main(argv=None) -> int:
     from rich.table import Table
 
     rows = []
-    for config in args.configs.split(","):
-        runs = [_child(config, args.backend, args.workers) for _ in range(args.repeat)]
+    for spec in args.configs.split(","):
+        parts = spec.split(":")
+        config, repeat = ":".join(parts[:2]), int(parts[2]) if len(parts) > 2 else args.repeat
+        runs = [_child(config, args.backend, args.workers) for _ in range(repeat)]
         rows.append(_median_run(runs))
         r = rows[-1]
         print(f"{config}: median {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, "

@@ -64,7 +64,7 @@ def value_plan(instance: Instance, spec: PlanSpec, *, scenarios: int | None = No
                cash_balance: bool = False, fan: bool = False, state=None) -> PlanValue:
     """Value a plan's decisions and financing on `scenarios` scenarios of `seed`.
 
-    Scenarios are valued in blocks of `planning.cash_reduce.BLOCK_SCENARIOS`; each block's
+    Scenarios are valued in blocks of `planning.blocks.BLOCK_SCENARIOS`; each block's
     cash paths are reduced (`CashReducer`) and let go, so memory does not grow with the
     scenario count (only the (S,) NPV samples are kept).
 
@@ -91,7 +91,8 @@ def value_plan(instance: Instance, spec: PlanSpec, *, scenarios: int | None = No
     -------
     PlanValue
     """
-    from .planning.cash_reduce import BLOCK_SCENARIOS, CashReducer
+    from .planning import blocks
+    from .planning.cash_reduce import CashReducer
 
     scenarios = instance.plan.scenarios if scenarios is None else scenarios
     seed = instance.plan.seed + OUT_OF_SAMPLE_SEED_OFFSET if seed is None else seed
@@ -101,8 +102,8 @@ def value_plan(instance: Instance, spec: PlanSpec, *, scenarios: int | None = No
     cost, _ = financing_cost_and_cash(instance, spec.financing)
     reducer = CashReducer(seeded, scenarios) if paths_needed else None
     raw, cubes, name = [], [], "numpy"
-    for b0 in range(0, scenarios, BLOCK_SCENARIOS):
-        ids = np.arange(b0, min(scenarios, b0 + BLOCK_SCENARIOS))
+    for b0 in range(0, scenarios, blocks.BLOCK_SCENARIOS):
+        ids = np.arange(b0, min(scenarios, b0 + blocks.BLOCK_SCENARIOS))
         tick = None if progress is None else (lambda done, _n, b0=b0: progress(b0 + done, scenarios))
         vt = value_actions(seeded, spec.actions, backend=backend, chunk=chunk, progress=tick,
                            plan_quantities=spec.quantities if paths_needed else None,

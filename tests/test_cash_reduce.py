@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from wattfolio.instance.load import load_instance
-from wattfolio.planning import cash_reduce
+from wattfolio.planning import blocks
 from wattfolio.plan_value import value_plan
 from wattfolio.run import plan_instance
 
@@ -23,8 +23,8 @@ def planned():
 
 
 def _blocked(monkeypatch, size):
-    monkeypatch.setattr(cash_reduce, "BLOCK_SCENARIOS", size)
-    monkeypatch.setattr(cash_reduce, "EXACT_SCENARIOS", size)
+    monkeypatch.setattr(blocks, "BLOCK_SCENARIOS", size)
+    monkeypatch.setattr(blocks, "EXACT_SCENARIOS", size)
 
 
 def test_blocks_match_the_exact_pass(planned, monkeypatch):

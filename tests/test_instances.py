@@ -144,6 +144,14 @@ def test_terawulf_matches_the_public_deals() -> None:
     assert 35 <= hashprice_ph <= 52
 
 
+@pytest.mark.parametrize("name", ["terawulf", "vivopower"])
+def test_seed_sites_build_in_blocks(name: str) -> None:
+    """Every convertible site of a seed builds in whole blocks, fitting its own cap."""
+    data = tomllib.loads((ROOT / "instances" / f"{name}.toml").read_text())
+    hpc = [s["hpc"] for s in data["sites"] if "hpc" in s]
+    assert hpc and all(0 < h["block_mw"] <= h["max_mw"] for h in hpc)
+
+
 def test_tiny_hash_revenue_is_100_per_mwh() -> None:
     """The hand check written at the top of tiny.toml."""
     data = tomllib.loads((ROOT / "instances" / "tiny.toml").read_text())
@@ -192,6 +200,8 @@ def test_shipped_plan_fits_its_instance(plan: Path) -> None:
             assert d["site"] in lease["sites"] and "hpc" in site
             assert t <= parse_month(lease["sign_by"])
             assert d["mw"] > 0
+            block = site["hpc"].get("block_mw", 0.0)
+            assert not block or d["mw"] == block * round(d["mw"] / block), "whole blocks"
             if site["status"] == "candidate":
                 assert t >= acquired[d["site"]] + site["acquire"]["energize_months"]
             mw_by_site[d["site"]] = mw_by_site.get(d["site"], 0.0) + d["mw"]

@@ -9,7 +9,7 @@ import pytest
 
 from wattfolio.instance.load import load_instance
 from wattfolio.mip.model import PlanModel
-from wattfolio.planning import cash_reduce
+from wattfolio.planning import blocks
 from wattfolio.planning.catalog import build_catalog
 from wattfolio.planning.liquidity import LiquidityOracle
 from wattfolio.planning.valuation import value_actions
@@ -58,7 +58,7 @@ def test_cost_tangent_touches_and_stays_below(oracle):
 def test_blocks_change_nothing(oracle, monkeypatch):
     orc, q, d, _ = oracle
     whole = orc.point(q, d)
-    monkeypatch.setattr(cash_reduce, "BLOCK_SCENARIOS", 64)
+    monkeypatch.setattr(blocks, "BLOCK_SCENARIOS", 64)
     blocked = orc.point(q, d)
     assert np.array_equal(blocked.shortfall, whole.shortfall)
     assert np.array_equal(blocked.worst, whole.worst)

@@ -363,6 +363,26 @@ def test_hpc_capacity_uses_default_pue():
     assert len(errs) == 1 and "got 240 x 1.3 = 312 > capacity_mw 300" in errs[0]
 
 
+def test_hpc_blocks_load_and_must_fit_one_block(tmp_path, capsys):
+    data = valid()
+    data["sites"][0]["hpc"]["block_mw"] = 10
+    inst = parse_instance(data)
+    assert inst.sites[0].hpc.block_mw == 10.0 and inst.sites[1].hpc.block_mw == 0.0
+    data["sites"][0]["hpc"]["block_mw"] = 250     # more than max_mw 200: not one block fits
+    expected = ("sites[0].hpc.block_mw: must be <= hpc.max_mw 200 (a convert builds at least "
+                "one block), got 250")
+    assert_one_error(data, expected)
+    data["sites"][0]["hpc"]["block_mw"] = 0.001   # kW typed for MW: 200,000 blocks
+    assert_one_error(data, "sites[0].hpc.block_mw: hpc.max_mw 200 would take more than 100,000 "
+                           "blocks (is it in MW?), got 0.001")
+    data["sites"][0]["hpc"]["block_mw"] = -8
+    assert_one_error(data, "sites[0].hpc.block_mw: must be in [0, 1e6], got -8")
+    path = tmp_path / "blocks.toml"
+    path.write_text(VALID.replace("pue = 1.25", "pue = 1.25\nblock_mw = 250"))
+    assert validate_main(str(path)) == 2
+    assert f"error: {expected}" in capsys.readouterr().err.splitlines()
+
+
 def test_many_errors_reported_at_once():
     data = valid()
     data["plan"]["discount_rate"] = 1.0

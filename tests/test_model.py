@@ -26,12 +26,12 @@ M6 = START + 6
 
 def site(sid: str, *, status: str = "operating", hpc_mw: float | None = None,
          sale: bool = False, energize: int | None = None, capex: float = 9e6,
-         ownership: float = 1.0) -> Site:
+         ownership: float = 1.0, block_mw: float = 0.0) -> Site:
     return Site(
         id=sid, market="ercot", status=status, use="land" if status == "candidate" else "mining",
         capacity_mw=200.0, ownership=ownership,
         mining=Mining(20.0, 5000.0) if status == "operating" else None,
-        hpc=Hpc(hpc_mw, capex, 0.1, 6, 1.0) if hpc_mw else None,
+        hpc=Hpc(hpc_mw, capex, 0.1, 6, 1.0, block_mw=block_mw) if hpc_mw else None,
         sale=Sale(1e8, 1.5e8, 2e8, 0.8, 3) if sale else None,
         acquire=Acquire(5e7, energize) if energize is not None else None)
 
@@ -321,6 +321,76 @@ def test_issue_by_binds(issue_by, month):
     assert sol.draws == [("eq", pytest.approx(amount, rel=1e-7), month)]
     fee_pv = 0.01 * 1.1 ** (-((month - START) + 0.5) / 12)
     assert sol.objective == pytest.approx(100e6 - fee_pv * amount, rel=1e-9)
+
+
+# ---- blocks ---------------------------------------------------------------------------------
+
+def _block_case(seed: int, block_mw: float):
+    """One site (50 MW, in blocks of `block_mw`), one 45 MW lease, three starts; each
+    convert spends $1M/MW in its start month out of $30M of cash that grows $2M a month,
+    so cash, the site and the lease all bind somewhere and the continuous optimum is
+    fractional."""
+    inst = make_instance([site("a", hpc_mw=50, block_mw=block_mw)],
+                         [lease("L1", ("a",), 45, "2027-01")], years=2, cash=30e6)
+    acts = build_catalog(inst)
+    rng = np.random.default_rng(seed)
+    S, M = 50, inst.plan.months
+    npv = 1e6 * (rng.normal(0.5, 0.5, (len(acts), 1)) + 0.3 * rng.standard_normal((len(acts), S)))
+    cash = np.zeros((len(acts), M))
+    for a in acts:
+        cash[a.index, a.start - START] = -1e6
+    vt = make_table(npv, M, base=rng.normal(1e8, 1e7, S), cash=cash, base_cash=np.full(M, 2e6))
+    return inst, acts, vt
+
+
+def _whole(q: float, block: float) -> bool:
+    return q == block * round(q / block)          # exactly: 16.0, not 15.9999999
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_blocks_match_brute_force_over_block_counts(seed):
+    """Every convert's block count enumerated (site, lease and cumulative cash checked by
+    hand): the MIP's E[NPV] is the best of them, its MW whole blocks, and never above the
+    same instance without blocks."""
+    inst, acts, vt = _block_case(seed, 8.0)
+    assert [a.max_units for a in acts] == [40.0] * 3          # 45 MW lease: 5 blocks of 8
+    mean, base = vt.npv.mean(1), float(vt.baseline_npv.mean())
+    month_cash = np.cumsum(vt.cash, axis=1)                   # (A, M) per MW
+    headroom = 30e6 + np.cumsum(vt.baseline_cash)
+    best = -math.inf
+    for n in itertools.product(range(6), repeat=len(acts)):
+        q = 8.0 * np.array(n)
+        if q.sum() > 45 or np.any(headroom + q @ month_cash < 0):
+            continue
+        best = max(best, base + float(mean @ q))
+    sol = solve(inst, acts, vt, gap=1e-9)
+    assert sol.objective == pytest.approx(best, rel=1e-9)
+    assert all(_whole(float(q), 8.0) for q in sol.quantities)
+    cont_inst, cont_acts, cont_vt = _block_case(seed, 0.0)
+    cont = solve(cont_inst, cont_acts, cont_vt, gap=1e-9)
+    assert sol.objective <= cont.objective * (1 + 1e-9)
+
+
+def test_relaxation_relaxes_block_counts_and_fixes_build_one_block():
+    inst, acts, vt = _block_case(0, 8.0)
+    pm = PlanModel(inst, acts, vt)
+    mip = pm.solve(None, 1e-9).objective
+    pm.relax(True)
+    lp = pm.solve(None, 0.0)
+    counts = np.array([v.value for v in pm.nv])
+    pm.relax(False)
+    # the lease's 45 MW is no whole number of 8 MW blocks: the relaxation fills it with
+    # fractional counts, and the MIP cannot
+    assert lp.objective > mip and np.any(np.abs(counts - np.round(counts)) > 1e-6)
+    assert pm.solve(None, 1e-9).objective == pytest.approx(mip, rel=1e-9)
+    pm.set_start(np.ones(len(acts)))                          # HiGHS completes the counts
+    assert pm.solve(None, 1e-9).objective == pytest.approx(mip, rel=1e-9)
+    # a fixed convert that loses money builds the least it can: one block
+    loser = int(np.argmin(vt.npv.mean(1)))
+    vals = {a.label: (-1e6 if a.index == loser else 0.0) for a in acts}
+    sol = solve(inst, acts, const_table(acts, vals, inst.plan.months),
+                fixes=[Fix("a", "convert", acts[loser].start)])
+    assert by_label(acts, sol) == {acts[loser].label: 8.0}
 
 
 # ---- fixes ----------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ Skipped where mpi-sppy is not installed (``pip install wattfolio[mpisppy]``).
 """
 from __future__ import annotations
 
+import tomllib
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +42,14 @@ def tiny():
     return load_instance("instances/tiny.toml").with_plan(scenarios=60, hours_per_month=4)
 
 
+def tiny_blocks():
+    """tiny with both sites built in 5 MW blocks: the block counts are first-stage too."""
+    d = tomllib.loads(Path("instances/tiny.toml").read_text())
+    for site in d["sites"]:
+        site["hpc"]["block_mw"] = 5.0
+    return parse_instance(d).with_plan(scenarios=60, hours_per_month=4)
+
+
 def synthetic():
     """Three synthetic sites (two mining, one to develop), all three instruments, over four
     years so that the 50-scenario EF stays small."""
@@ -51,9 +61,9 @@ def synthetic():
     return parse_instance(d)
 
 
-@pytest.fixture(scope="module", params=["tiny", "synthetic"])
+@pytest.fixture(scope="module", params=["tiny", "tiny_blocks", "synthetic"])
 def case(request):
-    inst = {"tiny": tiny, "synthetic": synthetic}[request.param]()
+    inst = {"tiny": tiny, "tiny_blocks": tiny_blocks, "synthetic": synthetic}[request.param]()
     catalog = build_catalog(inst)
     return inst, catalog, value_actions(inst, catalog, backend="numpy")
 
@@ -92,6 +102,12 @@ def test_scenario_model_is_one_scenario():
     assert m._mpisppy_probability == pytest.approx(1 / 8)
     root = m._mpisppy_node_list[0]
     assert root.name == "ROOT" and len(root.nonant_vardata_list) == len(m.x) + len(m.q) + len(m.D)
+    blocks = tiny_blocks().with_plan(scenarios=8)
+    kw = kw_creator(blocks, build_catalog(blocks), value_actions(blocks, build_catalog(blocks),
+                                                                  backend="numpy"))
+    m = scenario_creator("scen3", **kw)
+    nonants = {id(v) for v in m._mpisppy_node_list[0].nonant_vardata_list}
+    assert len(m.n) == len(m.q) > 0 and all(id(v) in nonants for v in m.n.values())
     assert scenario_names_creator(3, start=2) == ["scen2", "scen3", "scen4"]
     with pytest.raises(ValueError):
         scenario_creator("scen8", **kw)

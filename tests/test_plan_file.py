@@ -75,6 +75,19 @@ def test_mw_out_of_range(terawulf):
     assert errs == ["decisions[0].mw: must be in (0, 200], got 201.0"]
 
 
+def test_mw_off_the_block_grid(terawulf):
+    """Lake Mariner builds in 10 MW blocks: 19.8 MW is no plan, 20 MW is."""
+    errs = _errors(_plan([
+        {"site": "lake-mariner", "action": "convert", "start": "2026-01", "mw": 19.8, "lease": "fluidstack-lm"},
+    ]), terawulf)
+    assert errs == ["decisions[0].mw: at a site with hpc.block_mw, a convert builds a whole number "
+                    "of blocks (hpc.block_mw = 10 at 'lake-mariner': 19.8 MW is 1.98 blocks), got 19.8"]
+    spec = parse_plan(_plan([
+        {"site": "lake-mariner", "action": "convert", "start": "2026-01", "mw": 20, "lease": "fluidstack-lm"},
+    ]), terawulf)
+    assert spec.quantities == [20.0]
+
+
 def test_financing_errors(terawulf):
     errs = _errors(_plan(financing=[
         {"instrument": "converts-2032", "amount_usd": 500e6, "start": "2026-09"},

@@ -117,6 +117,14 @@ def test_json_schema_rejects_a_misspelled_key_and_an_out_of_range_value():
     assert len(errs) == 3
 
 
+def test_json_schema_knows_hpc_block_mw():
+    data = raw()
+    data["sites"][1]["hpc"]["block_mw"] = 5.0
+    assert schema_errors(data) == []
+    data["sites"][1]["hpc"]["block_mw"] = -1.0
+    assert schema_errors(data) == [("sites[1].hpc.block_mw", "-1.0 is less than the minimum of 0")]
+
+
 def test_json_schema_says_the_exactly_one_rules():
     both = raw()
     both["bitcoin"]["hashrate_growth"] = 0.2

@@ -10,7 +10,9 @@ secured-notes draw. The instances are small enough that this is a few hundred so
 from __future__ import annotations
 
 import itertools
+import tomllib
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,6 +34,17 @@ def tiny_instance():
     # a yearly grid keeps the catalog at 7 actions (3 sales, 4 converts): 648 plans
     return load_instance("instances/tiny.toml").with_plan(
         decision_step_months=12, scenarios=16, hours_per_month=2)
+
+
+def tiny_blocks(block_mw: float = 4.0, **lease):
+    """tiny with the shell built in blocks (the mine's MW stay continuous) and no sale, so
+    that every plan of its 4 converts can be enumerated with a level off the block grid."""
+    d = tomllib.loads(Path("instances/tiny.toml").read_text())
+    mine, shell = d["sites"]
+    del mine["sale"]
+    shell["hpc"]["block_mw"] = block_mw
+    d["leases"][0].update(lease)
+    return parse_instance(d).with_plan(decision_step_months=12, scenarios=16, hours_per_month=2)
 
 
 def synthetic_two_sites():
@@ -62,7 +75,8 @@ def synthetic_two_sites():
 RULE_OF = {"is sold more than once": "one_sale", "so it can take no other action": "sold_idle",
            "is acquired more than once": "one_acquire", "needs site": "acquired",
            "more than hpc.max_mw": "site_mw", "more than its max_mw": "lease_mw",
-           "secured notes need": "loan_to_cost", "cash: expected cash": "min_cash"}
+           "secured notes need": "loan_to_cost", "cash: expected cash": "min_cash",
+           "a whole number of blocks": "blocks"}
 
 
 def rules_of(messages) -> set[str]:
@@ -70,12 +84,13 @@ def rules_of(messages) -> set[str]:
 
 
 def enumerate_plans(catalog):
-    """Every quantity vector: off / smallest tranche / maximum for converts, off / on
-    for sales and acquisitions."""
+    """Every quantity vector: off / smallest tranche / maximum for converts (and one and
+    a half blocks where built in blocks), off / on for sales and acquisitions."""
     levels = []
     for a in catalog:
         if a.kind == "convert":
-            levels.append(sorted({0.0, min_units(a.max_units), a.max_units}))
+            off_grid = {1.5 * a.block_mw} if a.block_mw > 0 else set()
+            levels.append(sorted({0.0, min_units(a.max_units, a.block_mw), a.max_units} | off_grid))
         else:
             levels.append([0.0, 1.0])
     for combo in itertools.product(*levels):
@@ -126,6 +141,17 @@ def test_tiny_rules_and_mip_agree_on_every_plan():
     assert seen == {"one_sale", "sold_idle", "site_mw", "lease_mw", "min_cash"}, seen
 
 
+def test_block_rules_and_mip_agree_on_every_plan():
+    inst = tiny_blocks()
+    catalog = build_catalog(inst)
+    # 10 MW at the shell hold two 4 MW blocks: its converts build 4 or 8 MW, never 6
+    assert [(a.site, a.max_units, a.block_mw) for a in catalog] == [
+        ("mine", 10.0, 0.0), ("mine", 10.0, 0.0), ("shell", 8.0, 4.0), ("shell", 8.0, 4.0)]
+    accepted, seen = check_all_plans(inst, [[]])
+    assert accepted > 0
+    assert {"blocks", "site_mw", "lease_mw"} <= seen, seen
+
+
 def test_two_site_synthetic_rules_and_mip_agree_on_every_plan():
     inst = synthetic_two_sites()
     catalog = build_catalog(inst)
@@ -162,6 +188,39 @@ def test_messages_name_the_rule():
     off = [("equity", 1e6, inst.plan.start + 1)]
     assert any("decision grid" in e for e in violations(inst, [], [], off))
     assert any("issue_by" in e for e in violations(inst, [], [], [("equity", 1e6, late)]))
+
+
+def test_block_messages_name_the_decision_and_the_value():
+    inst = tiny_blocks()
+    by = {a.label: a for a in build_catalog(inst)}
+    shell = by["convert:shell/tenant-a@2026-01"]
+    where = f"decisions[{shell.label}].mw"
+    assert violations(inst, [shell], [6.0]) == [
+        f"{where}: {RULES['blocks']} (hpc.block_mw = 4 at 'shell': 6 MW is 1.5 blocks), got 6.0"]
+    assert violations(inst, [shell], [2.0]) == [f"{where}: {RULES['tranche']}, got 2.0"]
+    assert violations(inst, [shell], [8.0]) == violations(inst, [shell], [4.0 + 1e-9]) == []
+    # a lease smaller than one block offers the site nothing, and says why
+    small = tiny_blocks(max_mw=3.0)
+    assert {a.site for a in build_catalog(small)} == {"mine"}
+    assert why_ineligible(small, "shell", "convert", small.plan.start, "tenant-a") == \
+        "lease 'tenant-a' offers 3 MW, less than one hpc.block_mw block of 4 MW"
+    assert why_ineligible(small, "shell", "convert") == \
+        "no lease listing it offers one hpc.block_mw block of 4 MW"
+
+
+def test_a_block_site_plans_whole_blocks():
+    """The whole run (valuation, cuts, clean plan): tiny's continuous plan splits its 10 MW
+    as 8.67 + 1.33; in 5 MW blocks every convert is 5 or 10 MW to the last bit."""
+    from wattfolio.run import plan_instance
+    d = tomllib.loads(Path("instances/tiny.toml").read_text())
+    for s in d["sites"]:
+        s["hpc"]["block_mw"] = 5.0
+    free = plan_instance(load_instance("instances/tiny.toml"), scenarios=300, backend="numpy")
+    res = plan_instance(parse_instance(d), scenarios=300, backend="numpy")
+    mw = [q for a, q in zip(res.actions, res.quantities) if a.kind == "convert"]
+    assert mw and all(q in (5.0, 10.0) for q in mw), mw
+    assert res.solver["objective_usd"] <= free.solver["objective_usd"] * (1 + 1e-9)
+    assert not violations(res.instance, res.actions, res.quantities, res.draws)
 
 
 def test_exclusive_pairs_follow_the_groups():

@@ -159,6 +159,31 @@ def check_hpc_fits_capacity(data: Mapping[str, Any]) -> list[str]:
     return out
 
 
+# an integer block count past this is a unit slip (kW typed for MW), and a bound the MIP's
+# integrality tolerance can no longer tell from its neighbours
+MAX_BLOCKS = 100_000
+
+
+def check_hpc_blocks(data: Mapping[str, Any]) -> list[str]:
+    """A site built in blocks (`hpc.block_mw` > 0) must fit one block, since a taken convert
+    builds at least one, and fill hpc.max_mw with at most 100,000 of them (MAX_BLOCKS)."""
+    out = []
+    for path, site in _items(data, "sites"):
+        hpc = site.get("hpc")
+        if not isinstance(hpc, dict):
+            continue
+        block, max_mw = _num(hpc, "block_mw"), _num(hpc, "max_mw")
+        if block is None or max_mw is None or block <= 0:
+            continue
+        if block > max_mw:
+            out.append(f"{path}.hpc.block_mw: must be <= hpc.max_mw {show(max_mw)} (a convert "
+                       f"builds at least one block), got {show(block)}")
+        elif max_mw / block > MAX_BLOCKS:
+            out.append(f"{path}.hpc.block_mw: hpc.max_mw {show(max_mw)} would take more than "
+                       f"{MAX_BLOCKS:,} blocks (is it in MW?), got {show(block)}")
+    return out
+
+
 def check_sale_range(data: Mapping[str, Any]) -> list[str]:
     """The sale price is triangular(low, mode, high): the three must be ordered."""
     out = []
@@ -367,6 +392,7 @@ CHECKS: list[Callable[[Mapping[str, Any]], list[str]]] = [
     check_references,
     check_site_tables,
     check_hpc_fits_capacity,
+    check_hpc_blocks,
     check_sale_range,
     check_instrument_terms,
     check_finance_rates,

@@ -229,6 +229,9 @@ SCHEMA: dict[str, Field] = {
             "build_months": _i(ge(1, MONTHS), "months", "Build time; capex is spent evenly over it"),
             "delay_months_mean": _f(_MONTHS, "months", "Mean of the Poisson delay before rent starts"),
             "pue": _f(ge(1, 3), "-", "Grid MW drawn per critical MW", required=False),
+            # <= max_mw and at most MAX_BLOCKS blocks: check_hpc_blocks
+            "block_mw": _f(ge(0, MW), "MW", "Critical MW per build block: a convert builds whole "
+                           "blocks, at least one (0: any MW)", required=False),
         }),
         "sale": _table(Sale, "The option to sell the site (not a candidate)", {
             "low_usd": _f(_USD, "USD", "Lowest price (triangular distribution, 100% of the site)"),

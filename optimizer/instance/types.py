@@ -143,6 +143,9 @@ class Hpc:
     build_months: int
     delay_months_mean: float
     pue: float = 1.3
+    # data halls are built and leased in blocks: with block_mw > 0 every convert at the
+    # site builds a whole number of them (0: any MW)
+    block_mw: float = 0.0
 
 
 @dataclass(frozen=True)

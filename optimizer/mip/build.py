@@ -11,11 +11,12 @@ and each step reads only `ModelData`, whose groups are the plan rules
 (`planning.rules`). The order is part of the model: HiGHS sees columns and rows in it.
 
 Variables: binary ``x[a]`` per action; MW ``q[a]`` in [0, max_units] for converts (a sell
-or acquire's quantity is its x); draws ``D[k]`` per financing option; with CVaR in the
-objective an epigraph variable ``eta``. Money is in $M (`SCALE`) so that coefficients sit
-near 1 and HiGHS's absolute tolerances (1e-7) mean cents, not rounding noise on
-1e9-dollar rows. The scenario dimension enters only through cuts (`m.cuts`) or, for the
-extensive form and mpi-sppy, through rows an `extra_functionality` hook adds.
+or acquire's quantity is its x); for a convert at a site built in blocks an integer block
+count ``n[a]`` with ``q[a] = block_mw n[a]``; draws ``D[k]`` per financing option; with
+CVaR in the objective an epigraph variable ``eta``. Money is in $M (`SCALE`) so that
+coefficients sit near 1 and HiGHS's absolute tolerances (1e-7) mean cents, not rounding
+noise on 1e9-dollar rows. The scenario dimension enters only through cuts (`m.cuts`) or,
+for the extensive form and mpi-sppy, through rows an `extra_functionality` hook adds.
 """
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ def linear_expr(coefs: np.ndarray, variables: Sequence, constant: float = 0.0) -
                             linear_vars=[variables[i] for i in nz])
 
 
+def block_columns(m: pyo.ConcreteModel, data: ModelData) -> list:
+    """The block counts ``n[a]``, aligned with ``data.blocked`` (empty without blocks)."""
+    return [m.n[a] for a in data.blocked]
+
+
 def plan_columns(m: pyo.ConcreteModel, data: ModelData) -> tuple[list, list, list]:
     """(x, q, D) as lists aligned with actions and draw options: ``q[a]`` is the MW
     variable of a convert and ``x[a]`` itself for a sell or an acquire."""
@@ -49,25 +55,32 @@ def plan_columns(m: pyo.ConcreteModel, data: ModelData) -> tuple[list, list, lis
 
 
 def define_variables(m: pyo.ConcreteModel, data: ModelData) -> None:
-    """x (binary per action), q (MW per convert, bounded by max_units), D (per draw
-    option, bounded by its instrument's max_usd)."""
+    """x (binary per action), q (MW per convert, bounded by max_units), n (whole blocks
+    per convert built in blocks, up to those in max_units), D (per draw option, bounded
+    by its instrument's max_usd)."""
     m.A = pyo.RangeSet(0, data.n_actions - 1)
     m.x = pyo.Var(m.A, domain=pyo.Binary)
     m.C = pyo.Set(initialize=data.converts, ordered=True)
     m.q = pyo.Var(m.C, bounds=lambda _, a: (0.0, data.max_units[a]))
+    top = data.max_blocks
+    m.Bk = pyo.Set(initialize=data.blocked, ordered=True)
+    m.n = pyo.Var(m.Bk, domain=pyo.NonNegativeIntegers, bounds=lambda _, a: (0, int(top[a])))
     m.K = pyo.RangeSet(0, data.n_draws - 1)
     cap = data.finance.draw_max_usd / SCALE
     m.D = pyo.Var(m.K, bounds=lambda _, k: (0.0, cap[k]))
 
 
 def define_logic(m: pyo.ConcreteModel, data: ModelData) -> None:
-    """The logic rules: q within [min_units, max_units] x; one sale per site and a sold
-    site idle; one acquisition per site; a candidate convert after an energised acquire."""
+    """The logic rules: q within [min_units, max_units] x, and block_mw x n where built in
+    blocks; one sale per site and a sold site idle; one acquisition per site; a
+    candidate convert after an energised acquire."""
     g, conv = data.groups, data.converts
     m.link = pyo.Constraint(conv, rule=lambda _, a: m.q[a] <= data.max_units[a] * m.x[a])
     # a convert that is taken builds something: without this a fixed (or free) x = 1
-    # could sit at 0 MW, a decision that decides nothing
+    # could sit at 0 MW, a decision that decides nothing (at a block site min_units is
+    # one block, so a taken convert has n >= 1)
     m.tranche = pyo.Constraint(conv, rule=lambda _, a: m.q[a] >= data.min_units[a] * m.x[a])
+    m.blocks = pyo.Constraint(m.Bk, rule=lambda _, a: m.q[a] == data.block_mw[a] * m.n[a])
     sells, pairs, acqs, need = g.one_sale, g.sold_idle, g.one_acquire, g.acquired
     m.one_sale = pyo.Constraint(list(sells), rule=lambda _, s: sum(m.x[a] for a in sells[s]) <= 1)
     m.sold_idle = pyo.Constraint(range(len(pairs)), rule=lambda _, i: (

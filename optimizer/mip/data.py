@@ -36,6 +36,9 @@ class ModelData:
     max_units, min_units : ndarray (A,)
         A taken action's quantity bounds: MW for a convert (`rules.min_units` is its
         smallest tranche), 1 for a sell or an acquire.
+    block_mw : ndarray (A,)
+        MW per build block of a convert at a site built in blocks (`rules.convert_block_mw`:
+        its MW is a whole number of them), 0 for every other action.
     mean_npv : ndarray (A,)
         E[NPV] per unit of each action, USD.
     mean_baseline : float
@@ -58,6 +61,7 @@ class ModelData:
     is_convert: np.ndarray
     max_units: np.ndarray
     min_units: np.ndarray
+    block_mw: np.ndarray
     mean_npv: np.ndarray
     mean_baseline: float
     draws: list[Draw]
@@ -86,6 +90,35 @@ class ModelData:
     def converts(self) -> list[int]:
         """Indices of the convert actions (the ones with an MW variable)."""
         return np.flatnonzero(self.is_convert).tolist()
+
+    @property
+    def blocked(self) -> list[int]:
+        """Indices of the converts built in blocks (the ones with a block count)."""
+        return np.flatnonzero(self.block_mw > 0).tolist()
+
+    @property
+    def max_blocks(self) -> np.ndarray:
+        """(A,) blocks in each action's max_units (0 where it is not built in blocks)."""
+        safe = np.where(self.block_mw > 0, self.block_mw, 1.0)
+        return np.where(self.block_mw > 0, np.round(self.max_units / safe), 0.0)
+
+    def plan_quantities(self, q: np.ndarray, x: np.ndarray, n: np.ndarray,
+                        snap: bool = True) -> np.ndarray:
+        """Quantities (A,) from a solution's MW q, binaries x (A,) and block counts n
+        (one per `blocked`), the way a plan reads them.
+
+        With `snap`, binaries come back as 0.9999999 and block counts as 2.0000001: both
+        are rounded so that plans and cuts see clean decisions, and a convert built in
+        blocks is exactly its block count times block_mw. Without it (a relaxation) q is
+        read as it is.
+        """
+        if snap:
+            x = np.round(x)
+            q = np.where(self.is_convert, q * x, x)
+            idx = self.blocked
+            if idx:
+                q[idx] = self.block_mw[idx] * np.round(np.asarray(n, dtype=float)) * x[idx]
+        return np.clip(q, 0.0, self.max_units)
 
 
 def model_data(instance: Instance, actions: Sequence[Action], vt: ValueTable) -> ModelData:
@@ -120,9 +153,11 @@ def model_data(instance: Instance, actions: Sequence[Action], vt: ValueTable) ->
     kinds = np.array([a.kind for a in actions])
     is_convert = kinds == "convert"
     max_units = np.array([a.max_units for a in actions], dtype=float)
-    lo = np.array([min_units(u) if c else u for u, c in zip(max_units, is_convert)], dtype=float)
+    block = np.array([a.block_mw if a.kind == "convert" else 0.0 for a in actions], dtype=float)
+    lo = np.array([min_units(u, b) if c else u for u, b, c in zip(max_units, block, is_convert)],
+                  dtype=float)
     return ModelData(
-        kinds=kinds, is_convert=is_convert, max_units=max_units, min_units=lo,
+        kinds=kinds, is_convert=is_convert, max_units=max_units, min_units=lo, block_mw=block,
         mean_npv=to_host(vt.xp.mean(vt.npv, axis=1)) if A else np.zeros(0),
         mean_baseline=float(to_host(vt.xp.mean(vt.baseline_npv))),
         draws=draws, draw_cost=draw_cost, draw_cash=draw_cash,

@@ -21,7 +21,8 @@ from ..instance.types import Instance
 from ..planning.catalog import Action
 from ..planning.finance import Draw
 from ..planning.rules import MIN_CONVERT_MW  # noqa: F401  (re-exported: the rules' tranche)
-from .build import SCALE, ExtraFunctionality, create_model, linear_expr, plan_columns
+from ..planning.rules import whole_blocks
+from .build import SCALE, ExtraFunctionality, block_columns, create_model, linear_expr, plan_columns
 from .data import model_data
 from .session import HighsSession, SolveOutcome, relative_gap  # noqa: F401  (re-exported)
 
@@ -52,6 +53,7 @@ class PlanModel:
         self.m = create_model(d, weight=self.weight, elastic_cash=elastic_cash,
                               extra_functionality=extra_functionality)
         self.xv, self.qv, self.dv = plan_columns(self.m, d)
+        self.nv = block_columns(self.m, d)
         self.qdv = self.qv + self.dv
         self.cash_rhs_usd = d.cash.rhs
         self.session = HighsSession(self.m, SCALE)
@@ -130,8 +132,10 @@ class PlanModel:
         self.session.add_constraints([con])
 
     def pin(self, quantities: np.ndarray, draws_usd: np.ndarray | None = None) -> None:
-        """Fix the plan: every x to (quantity > 0), every convert's MW to its quantity,
-        and with `draws_usd` (K,) every draw, leaving the model a feasibility check."""
+        """Fix the plan: every x to (quantity > 0), every convert's MW to its quantity
+        (and its block count where that is whole: otherwise the count stays free and the
+        pinned MW, no whole number of blocks, leaves the model infeasible), and with
+        `draws_usd` (K,) every draw, leaving the model a feasibility check."""
         q = np.asarray(quantities, dtype=float)
         on = q > 0
         changed = []
@@ -143,6 +147,13 @@ class PlanModel:
                 self.m.q[a].setlb(float(q[a]))
                 self.m.q[a].setub(float(q[a]))
                 changed.append(self.m.q[a])
+        for a, v in zip(self.data.blocked, self.nv):
+            block = self.data.block_mw[a]
+            n = round(q[a] / block)
+            whole = whole_blocks(float(q[a]), float(block))
+            v.setlb(n if whole else 0)
+            v.setub(n if whole else int(self.data.max_blocks[a]))
+            changed.append(v)
         if draws_usd is not None:
             for k, v in enumerate(np.asarray(draws_usd, dtype=float)):
                 self.m.D[k].setlb(v / SCALE)
@@ -161,9 +172,21 @@ class PlanModel:
             self.session.load_solution()
         return out
 
-    def set_start(self, x: np.ndarray) -> None:
-        """MIP start from binaries x (A,): HiGHS completes q, D and eta with an LP."""
-        self.session.set_start(self.xv, np.round(x))
+    def set_start(self, x: np.ndarray, quantities: np.ndarray | None = None) -> None:
+        """MIP start from binaries x (A,), and with `quantities` (A,) the block counts
+        they imply. HiGHS completes the rest: q, D and eta with an LP, and the block
+        counts of taken converts not given with a small sub-MIP (`mip_max_start_nodes`)."""
+        x = np.round(np.asarray(x, dtype=float))
+        cols, vals = list(self.xv), list(x)
+        for a, v in zip(self.data.blocked, self.nv):
+            if quantities is not None:
+                cols.append(v)
+                vals.append(float(np.round(quantities[a] / self.data.block_mw[a])))
+            elif x[a] == 0:
+                # an action left out builds no block: only the taken ones need completing
+                cols.append(v)
+                vals.append(0.0)
+        self.session.set_start(cols, np.array(vals, dtype=float))
 
     def keep_improving_solutions(self, on: bool = True) -> None:
         """Have HiGHS keep every improving solution (`improving_solutions`)."""
@@ -174,15 +197,18 @@ class PlanModel:
         the last run (they satisfy every row the model had then)."""
         s = self.session
         qcols, xcols, dcols = s.columns(self.qv), s.columns(self.xv), s.columns(self.dv)
-        return [(self._clean(v[qcols], v[xcols]), np.maximum(v[dcols], 0.0) * SCALE)
+        ncols = s.columns(self.nv)
+        return [(self._clean(v[qcols], v[xcols], v[ncols]), np.maximum(v[dcols], 0.0) * SCALE)
                 for v in s.saved_solutions()]
 
     def relax(self, on: bool) -> None:
-        """Make x continuous in [0, 1] (on) or binary again (off)."""
-        domain = pyo.UnitInterval if on else pyo.Binary
+        """The LP relaxation (on): x continuous in [0, 1] and block counts continuous
+        within their bounds; off: binary and integer again."""
         for v in self.xv:
-            v.domain = domain
-        self.session.update_variables(self.xv)
+            v.domain = pyo.UnitInterval if on else pyo.Binary
+        for v in self.nv:
+            v.domain = pyo.NonNegativeReals if on else pyo.NonNegativeIntegers
+        self.session.update_variables(self.xv + self.nv)
 
     # ---- the loaded solution ------------------------------------------------------------
 
@@ -190,18 +216,16 @@ class PlanModel:
         """x (A,) of the loaded solution, as HiGHS left them (not snapped)."""
         return np.array([v.value or 0.0 for v in self.xv], dtype=float)
 
-    def _clean(self, q: np.ndarray, x: np.ndarray, snap: bool = True) -> np.ndarray:
-        if snap:
-            # binaries come back as 0.9999999: snap them so plans and cuts see clean decisions
-            x = np.round(x)
-            q = np.where(self.is_convert, q * x, x)
-        return np.clip(q, 0.0, self.max_units)
+    def _clean(self, q: np.ndarray, x: np.ndarray, n: np.ndarray, snap: bool = True) -> np.ndarray:
+        return self.data.plan_quantities(q, x, n, snap)
 
     def quantities(self, snap: bool = True) -> np.ndarray:
-        """Quantities (A,) of the loaded solution: MW for converts, 0/1 otherwise
-        (fractional for sell/acquire when the model is relaxed and snap is False)."""
+        """Quantities (A,) of the loaded solution: MW for converts (whole blocks where
+        built in blocks), 0/1 otherwise (fractional for sell/acquire, and fractional
+        blocks, when the model is relaxed and snap is False)."""
         q = np.array([v.value or 0.0 for v in self.qv], dtype=float)
-        return self._clean(q, self.binaries(), snap)
+        n = np.array([v.value or 0.0 for v in self.nv], dtype=float)
+        return self._clean(q, self.binaries(), n, snap)
 
     def draw_amounts(self) -> np.ndarray:
         """Draws (K,) in USD of the loaded solution, aligned with `self.draws`."""

@@ -7,12 +7,13 @@ Following mpi-sppy's ``examples/farmer/farmer.py``: `scenario_creator(scenario_n
 ModelData and the host copy of the NPV table), and `scenario_denouement` is the no-op
 hook mpi-sppy's drivers call.
 
-First stage: the action binaries x, the convert MW q and the financing draws D (there is
-no recourse: a plan's NPV is linear in them, DESIGN.md). Scenario s's objective is that
-scenario's plan NPV, ``baseline[s] + npv[:, s] . q - financing cost``, in $M (`SCALE`)
-like the planning model, maximised, with probability 1/S. With ``cvar_weight`` w > 0 the
-scenario gets mpi-sppy's own Rockafellar-Uryasev transform (`mpisppy.utils.cvar.add_cvar`:
-a first-stage VaR variable and an excess per scenario), so the extensive form maximises
+First stage: the action binaries x, the convert MW q, the block counts n of converts
+built in blocks and the financing draws D (there is no recourse: a plan's NPV is linear
+in them, DESIGN.md). Scenario s's objective is that scenario's plan NPV,
+``baseline[s] + npv[:, s] . q - financing cost``, in $M (`SCALE`) like the planning
+model, maximised, with probability 1/S. With ``cvar_weight`` w > 0 the scenario gets
+mpi-sppy's own Rockafellar-Uryasev transform (`mpisppy.utils.cvar.add_cvar`: a
+first-stage VaR variable and an excess per scenario), so the extensive form maximises
 (1 - w) E[NPV] + w CVaR_alpha, wattfolio's weight-mode objective.
 
 mpi-sppy is an optional extra (``pip install wattfolio[mpisppy]``); it is imported only
@@ -30,7 +31,7 @@ import pyomo.environ as pyo
 from ..gpu.value_table import ValueTable
 from ..instance.types import Instance
 from ..planning.catalog import Action
-from .build import SCALE, create_model, linear_expr, plan_columns
+from .build import SCALE, block_columns, create_model, linear_expr, plan_columns
 from .data import ModelData, model_data, scenario_npv
 
 SCENARIO_PREFIX = "scen"
@@ -95,7 +96,7 @@ def scenario_creator(scenario_name: str, data: ModelData | None = None,
     -------
     pyomo.environ.ConcreteModel
         The plan model with scenario s's NPV as its objective ($M, maximised), the
-        first stage (x, q, D) on mpi-sppy's root node and ``_mpisppy_probability`` set.
+        first stage (x, q, n, D) on mpi-sppy's root node and ``_mpisppy_probability`` set.
     """
     import mpisppy.utils.sputils as sputils
 
@@ -109,7 +110,8 @@ def scenario_creator(scenario_name: str, data: ModelData | None = None,
     _, _, dv = plan_columns(m, data)
     # the first stage's own part of the objective: what the financing costs, $M
     m.first_stage_cost = pyo.Expression(expr=linear_expr(-data.draw_cost, dv))
-    sputils.attach_root_node(m, m.first_stage_cost, [m.x, m.q, m.D])
+    # the block counts are decisions too: every scenario must build the same blocks
+    sputils.attach_root_node(m, m.first_stage_cost, [m.x, m.q, m.n, m.D])
     m._mpisppy_probability = 1.0 / num_scens
     if cvar_weight > 0:
         from mpisppy.utils.cvar import add_cvar
@@ -129,7 +131,8 @@ def root_plan(model: pyo.ConcreteModel, data: ModelData) -> tuple[np.ndarray, np
     """(quantities (A,), draws (K,) USD) of a solved scenario model's first stage, read
     the way `PlanModel.quantities` reads the planning model (binaries snapped)."""
     xv, qv, dv = plan_columns(model, data)
-    x = np.round(np.array([v.value or 0.0 for v in xv], dtype=float))
+    x = np.array([v.value or 0.0 for v in xv], dtype=float)
     q = np.array([v.value or 0.0 for v in qv], dtype=float)
-    q = np.clip(np.where(data.is_convert, q * x, x), 0.0, data.max_units)
+    n = np.array([v.value or 0.0 for v in block_columns(model, data)], dtype=float)
+    q = data.plan_quantities(q, x, n)
     return q, np.maximum(np.array([v.value or 0.0 for v in dv], dtype=float), 0.0) * SCALE

@@ -44,7 +44,7 @@ class CashFan:
     quantile_error_usd : float
         An exact bound on each percentile's distance to numpy's over the same
         scenarios: 0 where they were computed exactly, a sketch's bound past
-        `planning.cash_reduce.EXACT_SCENARIOS` scenarios.
+        `planning.blocks.EXACT_SCENARIOS` scenarios.
     """
 
     start_month: int

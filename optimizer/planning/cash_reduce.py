@@ -1,15 +1,15 @@
 """A plan's cash scenario by scenario, reduced block by block: the liquidity figures and the
 cash fan without the (scenarios x months) matrix.
 
-`plan_value.value_plan` values a plan on blocks of `BLOCK_SCENARIOS` scenarios; each
-block's cash paths (`gpu.liquidity.CashPaths`) are handed to a `CashReducer` and let go.
-Up to `EXACT_SCENARIOS` scenarios the reducer keeps the blocks and reduces them exactly
+`plan_value.value_plan` values a plan on blocks of `blocks.BLOCK_SCENARIOS` scenarios;
+each block's cash paths (`gpu.liquidity.CashPaths`) are handed to a `CashReducer` and let
+go. Up to `blocks.EXACT_SCENARIOS` scenarios the reducer keeps the blocks and reduces them exactly
 (`liquidity_stats`, `CashFan.from_paths`: numpy percentiles). Past it, month-by-month
 percentiles come from fixed-memory sketches (`gpu.quantiles.PathQuantiles`, its grid set
 by the first block) whose error bound is exact and recorded with the figures
 (``quantile_error_usd``); shares, counts, peaks and means are exact either way.
 
-Memory past `EXACT_SCENARIOS`: two sketches (~19 MB each at 144 months) plus 16 bytes
+Memory past `blocks.EXACT_SCENARIOS`: two sketches (~19 MB each at 144 months) plus 16 bytes
 per scenario (the peak revolver draw and the revolver's cost), whatever the count.
 """
 from __future__ import annotations
@@ -21,11 +21,10 @@ import numpy as np
 from ..gpu.liquidity import CashPaths, worst_month
 from ..gpu.quantiles import PathQuantiles
 from ..instance.types import Instance
+from . import blocks
 from .cash_fan import PERCENTILES, CashFan
 from .liquidity import LiquidityStats, _interval, liquidity_stats
 
-BLOCK_SCENARIOS = 1 << 15   # per block: ~6 (block x months) float64 arrays live, 225 MB at 144 months
-EXACT_SCENARIOS = BLOCK_SCENARIOS
 
 
 class CashReducer:
@@ -41,7 +40,7 @@ class CashReducer:
 
     def __init__(self, instance: Instance, scenarios: int) -> None:
         self.instance, self.scenarios = instance, int(scenarios)
-        self.exact = self.scenarios <= EXACT_SCENARIOS
+        self.exact = self.scenarios <= blocks.EXACT_SCENARIOS
         self._blocks: list[CashPaths] = []
         self._cash: PathQuantiles | None = None
         self._headroom: PathQuantiles | None = None

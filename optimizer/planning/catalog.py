@@ -1,8 +1,9 @@
 """Every decision an instance allows: (site, kind, start month, lease).
 
-A convert action's quantity is critical MW (0..max_units); sell and acquire are
-yes/no (max_units = 1). The ValueTable values each action per unit of quantity,
-so a plan's NPV in a scenario is linear in the quantities.
+A convert action's quantity is critical MW (0..max_units), a whole number of blocks of
+block_mw where its site builds in blocks; sell and acquire are yes/no (max_units = 1).
+The ValueTable values each action per unit of quantity, so a plan's NPV in a scenario
+is linear in the quantities.
 """
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 
 from ..instance.types import Instance, month_str
 # decision_months is the rules' (the grid); catalog.decision_months stays for its readers
-from .rules import (acquire_starts, convert_max_mw, convert_starts, decision_months,  # noqa: F401
-                    sale_starts)
+from .rules import (acquire_starts, convert_block_mw, convert_max_mw, convert_starts,  # noqa: F401
+                    decision_months, sale_starts)
 
 KINDS = ("convert", "sell", "acquire")
 
@@ -24,6 +25,7 @@ class Action:
     start: int           # absolute month
     lease: str | None = None
     max_units: float = 1.0   # MW for convert, 1 for sell / acquire
+    block_mw: float = 0.0    # convert at a site built in blocks: MW per block (0: any MW)
 
     @property
     def label(self) -> str:
@@ -47,5 +49,5 @@ def build_catalog(instance: Instance) -> list[Action]:
         for lease in instance.leases:
             for t in convert_starts(instance, site, lease):
                 add(site=site.id, kind="convert", start=t, lease=lease.id,
-                    max_units=convert_max_mw(site, lease))
+                    max_units=convert_max_mw(site, lease), block_mw=convert_block_mw(site))
     return out

@@ -257,8 +257,8 @@ class LiquidityOracle:
 
     def point(self, q: np.ndarray, d_usd: np.ndarray) -> LiquidityPoint:
         """The plan's liquidity on every in-sample scenario, valued in scenario blocks
-        (`cash_reduce.BLOCK_SCENARIOS`) so that only (S,) figures and an (S, M) mask stay."""
-        from .cash_reduce import BLOCK_SCENARIOS
+        (`blocks.BLOCK_SCENARIOS`) so that only (S,) figures and an (S, M) mask stay."""
+        from . import blocks
         from .valuation import value_actions
         q = np.asarray(q, float)
         d_usd = np.asarray(d_usd, float)
@@ -273,8 +273,8 @@ class LiquidityOracle:
         worst = np.empty(self.S, dtype=np.int64)
         active = np.zeros((self.S, self.M), dtype=bool) if priced else None
         cost_sum = 0.0
-        for b0 in range(0, self.S, BLOCK_SCENARIOS):
-            ids = np.arange(b0, min(self.S, b0 + BLOCK_SCENARIOS))
+        for b0 in range(0, self.S, blocks.BLOCK_SCENARIOS):
+            ids = np.arange(b0, min(self.S, b0 + blocks.BLOCK_SCENARIOS))
             vt = value_actions(self.instance, acts, backend=self.backend, chunk=self.chunk,
                                plan_quantities=q[taken], state=self.state,
                                scenario_ids=None if ids.size == self.S else ids)

@@ -161,7 +161,7 @@ def parse_plan(data: Any, instance: Instance) -> PlanSpec:
         paths.append(p)
 
     financing, draw_paths = _parse_financing(data.get("financing", []), instance, errors)
-    # the plan rules (MW range and tranche, one sale, caps, issue_by, max_usd,
+    # the plan rules (MW range, tranche and blocks, one sale, caps, issue_by, max_usd,
     # loan-to-cost...) are the same ones the MIP's rows are built from
     errors += violations(instance, spec.actions, spec.quantities, financing, paths=paths,
                          draw_paths=draw_paths)

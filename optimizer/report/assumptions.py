@@ -13,7 +13,8 @@ def _site_cells(site: Site) -> list[str]:
         esc(site.id), esc(site.market), esc(f"{site.status} / {site.use}"), mw(site.capacity_mw),
         f"{site.ownership:.0%}",
         f"{m.efficiency_j_per_th:g} J/TH, ${m.opex_usd_per_mw_month:,.0f}/MW-month" if m else DASH,
-        (f"≤ {mw(h.max_mw)}, ${h.capex_usd_per_mw / 1e6:,.2f}M/MW (±{h.capex_overrun_volatility:.0%}), "
+        (f"≤ {mw(h.max_mw)}" + (f" in {mw(h.block_mw)} blocks" if h.block_mw > 0 else "")
+         + f", ${h.capex_usd_per_mw / 1e6:,.2f}M/MW (±{h.capex_overrun_volatility:.0%}), "
          f"{h.build_months} mo + {h.delay_months_mean:g} delay, PUE {h.pue:g}") if h else DASH,
         (f"{usd(s.low_usd)} / {usd(s.mode_usd)} / {usd(s.high_usd)}, {s.close_probability:.0%} in "
          f"{s.months_to_close} mo") if s else DASH,

@@ -8,8 +8,9 @@ import numpy as np
 
 from ...instance.types import Instance, month_str
 from .groups import CashRows, finance_groups, rule_groups
-from .statements import (MW_TOLERANCE, RULES, USD_TOLERANCE, ActionLike, convert_max_mw,
-                         decision_months, eligible, issuable, min_units, why_ineligible)
+from .statements import (MW_TOLERANCE, RULES, USD_TOLERANCE, ActionLike, convert_block_mw,
+                         convert_max_mw, decision_months, eligible, issuable, min_units,
+                         whole_blocks, why_ineligible)
 
 
 def draw_violations(instance: Instance, financing: Sequence[tuple[str, float, int]],
@@ -59,11 +60,15 @@ def _action_errors(instance: Instance, a: ActionLike, q: float, where: str) -> l
     if a.kind != "convert":
         ok = abs(q - 1.0) <= MW_TOLERANCE
         return [] if ok else [f"{where}: a {a.kind} is taken whole (quantity 1), got {q!r}"]
-    top = convert_max_mw(instance.site(a.site), instance.lease(a.lease))
+    site = instance.site(a.site)
+    top, block = convert_max_mw(site, instance.lease(a.lease)), convert_block_mw(site)
     if not 0 < q <= top + MW_TOLERANCE:
         return [f"{where}.mw: must be in (0, {top:g}], got {q!r}"]
-    if q < min_units(top) - MW_TOLERANCE:
+    if q < min_units(top, block) - MW_TOLERANCE:
         return [f"{where}.mw: {RULES['tranche']}, got {q!r}"]
+    if not whole_blocks(q, block):
+        return [f"{where}.mw: {RULES['blocks']} (hpc.block_mw = {block:g} at {a.site!r}: "
+                f"{q:g} MW is {q / block:.4g} blocks), got {q!r}"]
     return []
 
 
@@ -91,7 +96,8 @@ def violations(instance: Instance, actions: Sequence[ActionLike], quantities: Se
     -------
     list of str
         Empty when the plan keeps every rule. An action that breaks a rule of its own
-        (eligible, tranche, taken twice) is left out of the rules over several actions.
+        (eligible, tranche, blocks, taken twice) is left out of the rules over several
+        actions.
     """
     q = [float(v) for v in quantities]
     where = list(paths) if paths is not None else [f"decisions[{a.label}]" for a in actions]

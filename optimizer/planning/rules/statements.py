@@ -2,6 +2,7 @@
 actions and draws exist at all (the catalog and the draw options are built from these)."""
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 from ...instance.types import Instance, Instrument, Lease, Site, month_str
@@ -30,7 +31,9 @@ class ActionLike(Protocol):
 RULES = {
     "grid": "actions and draws start on the decision grid, inside the horizon",
     "eligible": "only catalog actions can be taken",
-    "tranche": f"a taken convert builds at least {MIN_CONVERT_MW:g} MW (or its whole maximum)",
+    "tranche": f"a taken convert builds at least {MIN_CONVERT_MW:g} MW (or its whole maximum), "
+               "or one block at a site with hpc.block_mw",
+    "blocks": "at a site with hpc.block_mw, a convert builds a whole number of blocks",
     "one_sale": "a site is sold at most once",
     "sold_idle": "a sold site takes no other action",
     "one_acquire": "a site is acquired at most once",
@@ -73,7 +76,7 @@ def sale_starts(instance: Instance, site: Site) -> list[int]:
 def convert_starts(instance: Instance, site: Site, lease: Lease) -> list[int]:
     """Months `site` may start converting under `lease`: the lease lists the site and is
     signed by its `sign_by`; a candidate site is acquired and energised first."""
-    if site.hpc is None or site.id not in lease.sites:
+    if site.hpc is None or site.id not in lease.sites or convert_max_mw(site, lease) <= 0:
         return []
     earliest = instance.plan.start
     if site.status == "candidate":
@@ -83,15 +86,35 @@ def convert_starts(instance: Instance, site: Site, lease: Lease) -> list[int]:
     return [t for t in decision_months(instance) if earliest <= t <= lease.sign_by]
 
 
+def convert_block_mw(site: Site) -> float:
+    """Critical MW per build block at `site` (`blocks`); 0 where any MW can be built."""
+    return site.hpc.block_mw if site.hpc is not None else 0.0
+
+
 def convert_max_mw(site: Site, lease: Lease) -> float:
-    """The most critical MW one convert of `site` under `lease` can build."""
-    return min(site.hpc.max_mw, lease.max_mw)
+    """The most critical MW one convert of `site` under `lease` can build: the smaller
+    cap, down to a whole number of blocks where the site builds in blocks (0 when not
+    even one block fits the lease)."""
+    top = min(site.hpc.max_mw, lease.max_mw)
+    block = convert_block_mw(site)
+    return block * max_blocks(top, block) if block > 0 else top
 
 
-def min_units(max_units: float) -> float:
+def max_blocks(mw: float, block_mw: float) -> int:
+    """Whole blocks of `block_mw` that fit in `mw` (`block_mw` > 0)."""
+    # 0.3 / 0.1 is 2.9999999999999996 in floating point: three blocks fit
+    return int(math.floor(mw / block_mw + 1e-9))
+
+
+def whole_blocks(mw: float, block_mw: float) -> bool:
+    """Whether `mw` is a whole number of blocks (always, where `block_mw` is 0)."""
+    return block_mw <= 0 or abs(mw - block_mw * round(mw / block_mw)) <= MW_TOLERANCE
+
+
+def min_units(max_units: float, block_mw: float = 0.0) -> float:
     """Smallest quantity of a taken convert (`tranche`): a decision that builds 0 MW
-    decides nothing."""
-    return min(MIN_CONVERT_MW, max_units)
+    decides nothing; at a site built in blocks the smallest is one block."""
+    return block_mw if block_mw > 0 else min(MIN_CONVERT_MW, max_units)
 
 
 def issuable(instrument: Instrument, month: int) -> bool:
@@ -141,12 +164,18 @@ def why_ineligible(instance: Instance, site_id: str, kind: str, start: int | Non
         lease = instance.lease(lease_id)
         if site_id not in lease.sites:
             return f"lease {lease_id!r} does not list this site"
+        if convert_max_mw(site, lease) <= 0:
+            return (f"lease {lease_id!r} offers {lease.max_mw:g} MW, less than one "
+                    f"hpc.block_mw block of {convert_block_mw(site):g} MW")
         if start is not None and start > lease.sign_by:
             return f"lease {lease_id!r} must be signed by {month_str(lease.sign_by)}"
         return "a candidate site can be converted only after it is acquired and energised"
     leases = [le for le in instance.leases if site_id in le.sites]
     if not leases:
         return "no lease lists this site"
+    if all(convert_max_mw(site, le) <= 0 for le in leases):
+        return (f"no lease listing it offers one hpc.block_mw block of "
+                f"{convert_block_mw(site):g} MW")
     last = max(le.sign_by for le in leases)
     return (f"every lease listing it must be signed by {month_str(last)}"
             + (", and a candidate site must be acquired and energised first"
