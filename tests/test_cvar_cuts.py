@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wattfolio.planning.catalog import build_catalog
-from wattfolio.mip.cvar import CutEngine
+from wattfolio.mip.cvar import CutEngine, floor_loop
 from wattfolio.mip.extensive import solve_extensive
 from wattfolio.instance.types import Instrument
 from wattfolio.mip.model import PlanModel
@@ -152,6 +152,114 @@ def test_unreachable_floor_reports_the_best_cvar(weight):
     assert e.value.best_cvar_usd == pytest.approx(best, rel=1e-6)
     msg = str(e.value)
     assert f"{floor:,.0f} is unreachable" in msg and f"CVaR_0.9 any plan reaches is {e.value.best_cvar_usd:,.0f}" in msg
+
+
+def _mip_rounds(res) -> int:
+    return sum(r["phase"] == "mip" for r in res.rounds)
+
+
+def _meets(res, floor: float) -> bool:
+    """The loop's plan, evaluated on every scenario by hand, meets the floor."""
+    return hand_cvar(np.asarray(res.best.values), ALPHA) >= floor - 1e-9 * abs(floor)
+
+
+def _with_floor(inst, floor, *, min_cash=None):
+    min_cash = inst.finance.min_cash_usd if min_cash is None else min_cash
+    return make_instance(inst.sites, inst.leases, instruments=inst.finance.instruments,
+                         cash=inst.finance.cash_usd, min_cash=min_cash, alpha=ALPHA, floor=floor)
+
+
+@pytest.mark.parametrize("seed,share", [(0, 0.5), (1, 0.8), (4, 0.95)])
+def test_lp_phase_keeps_the_floor_optimum_in_no_more_mip_rounds(seed, share):
+    """Kelley on the relaxation before the MIP: LP rounds first, then a whole-decision MIP
+    plan that meets the floor, with the MIP-only loop's objective (to the gap) in no more
+    MIP rounds."""
+    inst, actions, vt = _case(seed)
+    floor = _floor_between(inst, actions, vt, share)
+    off = floor_loop(PlanModel(inst, actions, vt), ALPHA, floor, gap=GAP, lp_phase=False)
+    on = floor_loop(PlanModel(inst, actions, vt), ALPHA, floor, gap=GAP)
+    assert off.status == on.status == "optimal" and on.method == "floor-kbm"
+    assert on.best.objective == pytest.approx(off.best.objective, rel=10 * GAP)
+    assert on.bound >= on.best.objective * (1 - 10 * GAP) and on.gap <= GAP * 1.0001
+    phases = [r["phase"] for r in on.rounds]
+    n_lp = phases.count("lp")
+    assert n_lp > 1 and phases == ["lp"] * n_lp + ["mip"] * (len(phases) - n_lp)
+    assert _mip_rounds(on) <= _mip_rounds(off)
+    assert _meets(on, floor)
+    q = on.best.q
+    whole = np.array([a.kind != "convert" for a in actions])
+    assert np.all((q[whole] == 0.0) | (q[whole] == 1.0))
+    assert all(r["upper"] >= on.best.objective for r in on.rounds if r["phase"] == "lp")
+
+
+def test_floor_loop_again_on_the_same_model():
+    """Calls on one persistent model. Same floor (solve's liquidity rounds): the cuts it
+    holds meet the floor at the MIP's plan, so one MIP solve and no LP work; once the
+    model changes under them, the MIP's miss brings the LP phase back and the optimum is
+    a fresh model's. A higher floor (the frontier's) starts from the LP phase again."""
+    inst, actions, vt = _case(1)
+    c0 = hand_cvar(solve(inst, actions, vt, gap=GAP).npv_samples, ALPHA)
+    c1 = _max_cvar_ef(inst, actions, vt)
+    lo, hi = c0 + 0.5 * (c1 - c0), c0 + 0.8 * (c1 - c0)
+    pm = PlanModel(inst, actions, vt)
+    first = floor_loop(pm, ALPHA, lo, gap=GAP)
+    cuts = pm.n_cuts
+    again = floor_loop(pm, ALPHA, lo, gap=GAP)
+    assert [r["phase"] for r in again.rounds] == ["mip"] and pm.n_cuts == cuts
+    assert again.best.objective == pytest.approx(first.best.objective, rel=10 * GAP)
+
+    higher = floor_loop(pm, ALPHA, hi, gap=GAP)
+    fresh = floor_loop(PlanModel(inst, actions, vt), ALPHA, hi, gap=GAP, lp_phase=False)
+    assert higher.rounds[0]["phase"] == "lp" and higher.status == "optimal" and _meets(higher, hi)
+    assert higher.best.objective == pytest.approx(fresh.best.objective, rel=10 * GAP)
+
+    binary = np.array([a.kind != "convert" for a in actions])
+    taken = int(np.argmax(first.best.q * binary))
+    assert first.best.q[taken] == 1.0
+
+    def no_taken(a) -> bool:
+        return a.index == taken
+
+    pm = PlanModel(inst, actions, vt)
+    floor_loop(pm, ALPHA, lo, gap=GAP)
+    pm.forbid_actions(no_taken)
+    moved = floor_loop(pm, ALPHA, lo, gap=GAP)
+    ref = PlanModel(inst, actions, vt)
+    ref.forbid_actions(no_taken)
+    fresh = floor_loop(ref, ALPHA, lo, gap=GAP, lp_phase=False)
+    phases = [r["phase"] for r in moved.rounds]
+    assert phases[0] == "mip" and "lp" in phases             # a miss, then the LP phase
+    assert moved.status == "optimal" and _meets(moved, lo)
+    assert moved.best.q[taken] == 0.0
+    assert moved.best.objective == pytest.approx(fresh.best.objective, rel=10 * GAP)
+
+
+@pytest.mark.parametrize("lp_phase", [False, True])
+def test_unreachable_floor_is_infeasible_with_or_without_the_lp_phase(lp_phase):
+    """Past the best CVaR any plan reaches: infeasible, and not blamed on the plan rows
+    (first_round_infeasible is for a model infeasible before any floor cut)."""
+    inst, actions, vt = _case(0)
+    floor = _max_cvar_ef(inst, actions, vt) + 5e7
+    res = floor_loop(PlanModel(inst, actions, vt), ALPHA, floor, gap=GAP, lp_phase=lp_phase)
+    assert res.status == "infeasible" and res.best is None and not res.first_round_infeasible
+    assert res.cuts > 0
+    # here the relaxation with its floor cuts is infeasible already: no MIP solve
+    assert {r["phase"] for r in res.rounds} == {"lp" if lp_phase else "mip"}
+
+
+@pytest.mark.parametrize("lp_phase", [False, True])
+def test_infeasible_plan_rows_are_not_blamed_on_the_floor(lp_phase):
+    """No plan keeps min cash whatever the floor: infeasible before any floor cut, on the
+    relaxation as in the MIP, so solve names cash, not the floor."""
+    inst, actions, vt = _case(0)
+    inst = _with_floor(inst, -1e12, min_cash=1e10)
+    res = floor_loop(PlanModel(inst, actions, vt), ALPHA, -1e12, gap=GAP, lp_phase=lp_phase)
+    assert res.status == "infeasible" and res.first_round_infeasible and res.cuts == 0
+    assert res.rounds[0]["phase"] == ("lp" if lp_phase else "mip")
+    if lp_phase:
+        with pytest.raises(PlanInfeasible) as e:
+            solve(inst, actions, vt, gap=GAP)
+        assert e.value.reason == "cash"
 
 
 def _knapsack_case(seed: int, n: int = 30, S: int = 40, take: float = 6.0, weight: float = 0.5):

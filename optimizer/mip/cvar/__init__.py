@@ -12,6 +12,26 @@ w the plan's tail weights and re-solve the persistent model. Cuts only remove pl
 miss the floor, so the final plan is optimal for the true problem to the MIP gap, and an
 infeasible cut model proves the floor unreachable.
 
+Before the MIP, `floor_loop` runs the same loop on the LP relaxation (Kelley, its
+``lp_phase``): LP solves are cheap, and the tail weights of a fractional point give a
+valid cut too (CVaR is the minimum of tail-weighted means, whatever point chose the
+weights), so the MIP starts with the cuts the relaxation needs, and an infeasible
+relaxation is the same proof as an infeasible MIP. No in-out stabilisation here: its
+centre would have to meet the floor, and the first LP point that does ends the phase.
+On a model that already holds cuts for the same floor (solve's liquidity rounds) the MIP
+goes first and the phase follows only if its plan misses: those cuts usually hold at the
+MIP's plan while the relaxation still misses (VivoPower), and LP cuts that buy no MIP
+round only slow the MIP solves after them. A raised floor on a persistent model (the
+frontier's) starts with the phase. Measured (MIP rounds without -> with, same plans):
+TeraWulf 34 -> 26 over its liquidity rounds' floor loops (10,000 scenarios), VivoPower
+6 -> 4, a 6-point frontier at 2,000 scenarios 39 -> 18 (TeraWulf; floor loops 13 s ->
+9 s) and 10 -> 9 (VivoPower; 19 s -> 5 s). Where binaries decide the tail (VivoPower: the
+relaxation's bound at the floor sits ~60% above the MIP optimum) the LP cuts sit at
+mixtures no plan reaches, so wall time there is about even; where continuous MW move it
+(TeraWulf, `benchmarks/mip_scaling.py`'s synthetic sites) the relaxation is within 0.1-2%
+of the MIP and most rounds go (synthetic, gap 1e-3: 10 sites 5 -> 3 and 4 -> 1 MIP rounds,
+200 sites 2 -> 1 and 24 s -> 13 s; 50 sites none saved).
+
 **Weight mode** (`risk.weight` w > 0; objective (1-w) E + w CVaR through an epigraph
 variable eta). Three methods; `weight_loop(method="auto")` picks "rows-lp" while a plan's
 tail is small (ceil(TAIL_MARGIN n) <= ROWS_AUTO_MAX scenarios, n = (1-alpha) S) and

@@ -8,8 +8,10 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import pyomo.environ as pyo
 
 from ...gpu.backend import to_host
+from ..build import SCALE
 from ..model import PlanModel
 from ..session import SolveOutcome, relative_gap
 from .engine import CutEngine, Evaluated, LoopResult, TailRows, _stopped
@@ -48,10 +50,55 @@ def _record(rounds: list[dict], t0: float, phase: str, out: SolveOutcome | None,
 
 def floor_loop(pm: PlanModel, alpha: float, floor: float, *, gap: float = 1e-4,
                deadline: float | None = None,
-               progress: Callable[[str], None] | None = None) -> LoopResult:
-    """Maximise E[NPV] s.t. CVaR_alpha >= floor by Künzi-Bay & Mayer cuts (pm.weight == 0)."""
+               progress: Callable[[str], None] | None = None,
+               lp_phase: bool = True) -> LoopResult:
+    """Maximise E[NPV] s.t. CVaR_alpha >= floor by Künzi-Bay & Mayer cuts (pm.weight == 0).
+
+    Parameters
+    ----------
+    pm : PlanModel
+        The plan model, built with weight 0. It may already hold floor cuts from earlier
+        calls (a liquidity round, a lower frontier floor): they stay valid, since they were
+        made for floors no higher than this one, and are kept.
+    alpha : float
+        CVaR level.
+    floor : float
+        The floor on CVaR_alpha of plan NPV, USD (``-inf``: no floor, one MIP solve).
+    gap : float
+        Relative MIP gap of every MIP solve.
+    deadline : float or None
+        ``time.perf_counter()`` value past which the loop stops.
+    progress : callable or None
+        Receives one line per round.
+    lp_phase : bool
+        Run Kelley's loop on the LP relaxation (`_floor_lp_phase`) before the MIP solves,
+        so that they start from the cuts the relaxation needs. On a model that already
+        holds cuts for this floor, after a first MIP solve and only if its plan misses the
+        floor. False: MIP rounds only.
+
+    Returns
+    -------
+    LoopResult
+        method "floor-kbm"; ``rounds`` holds the LP rounds (phase "lp") and the MIP rounds
+        (phase "mip") in order. A returned plan is always a MIP solution, evaluated on
+        every scenario and meeting the floor.
+    """
     eng = CutEngine(pm, alpha, floor)
     t0, rounds = time.perf_counter(), []
+    lp = lp_phase and math.isfinite(floor)      # at -inf every plan meets the floor
+    # cuts an earlier call made for this floor (solve's liquidity rounds) often already
+    # hold at the MIP's plan, where the relaxation can still miss and would add rows
+    # that only slow the MIP: there the MIP goes first and the LP phase follows a miss
+    mip_first = lp and _held_floor(pm) >= floor / SCALE
+
+    def lp_infeasible() -> LoopResult:
+        # every row of the relaxation is valid for the true problem, the floor cuts
+        # included: no plan at all, or none that meets the floor
+        return LoopResult("infeasible", None, math.nan, math.nan, rounds, pm.n_cuts,
+                          "floor-kbm", first_round_infeasible=not eng.floor_cuts)
+
+    if lp and not mip_first and not _floor_lp_phase(pm, eng, t0, rounds, deadline, progress):
+        return lp_infeasible()
     while True:
         out = pm.solve(_remaining(deadline), gap)
         if out.status == "infeasible" or not out.has_solution:
@@ -70,6 +117,57 @@ def floor_loop(pm: PlanModel, alpha: float, floor: float, *, gap: float = 1e-4,
             # a cut it already has: no plan is certified to meet the floor
             return LoopResult("time_limit" if out.status == "time_limit" else "no_solution",
                               None, out.bound, math.nan, rounds, pm.n_cuts, "floor-kbm")
+        if mip_first:
+            mip_first = False
+            if not _floor_lp_phase(pm, eng, t0, rounds, deadline, progress):
+                return lp_infeasible()
+
+
+def _held_floor(pm: PlanModel) -> float:
+    """The highest floor the model's floor cuts were made for, in the model's $M (their
+    right-hand side, as `PlanModel.add_cut` wrote it); -inf without any."""
+    return max((pyo.value(c.lower) for c in pm.m.cuts.values() if c.active and c.has_lb()),
+               default=-math.inf)
+
+
+def _floor_lp_phase(pm: PlanModel, eng: CutEngine, t0: float, rounds: list[dict],
+                    deadline: float | None, progress: Callable[[str], None] | None) -> bool:
+    """Kelley's loop for the floor on the LP relaxation; leaves its cuts in the model.
+
+    Each round solves the relaxation, evaluates its (fractional) optimum and, while that
+    misses the floor, adds the floor cut of its tail weights: valid for every plan, since
+    CVaR is the minimum of tail-weighted means whichever point the weights came from.
+    It ends when the LP optimum meets the floor (the relaxation is solved; on a model
+    whose earlier cuts already hold, after one LP solve), when a cut repeats (the miss is
+    HiGHS's tolerance), or after LP_ROUNDS.
+
+    Without in-out stabilisation (`_lp_phase`'s): its centre must be a point that meets
+    the floor, and on the relaxation the first such point ends the phase.
+
+    Returns
+    -------
+    bool
+        False when the relaxation is infeasible: the cut model, every row of it valid,
+        has no plan, which proves the MIP infeasible too.
+    """
+    pm.relax(True)
+    try:
+        for _ in range(LP_ROUNDS):
+            out = pm.solve(_remaining(deadline), 0.0)
+            if out.status == "infeasible":
+                _record(rounds, t0, "lp", out, None, pm.n_cuts, progress)
+                return False
+            if not out.has_solution or out.status != "optimal":
+                # out of time or a numerical status: the MIP rounds decide
+                break
+            ev = eng.score(pm.quantities(snap=False), pm.draw_amounts())
+            # the relaxation's optimum bounds every plan's E[NPV] from above
+            _record(rounds, t0, "lp", out, ev, pm.n_cuts, progress, ub=out.objective)
+            if eng.meets_floor(ev) or eng.cut(ev) == 0:
+                break
+    finally:
+        pm.relax(False)
+    return True
 
 
 def weight_loop(pm: PlanModel, alpha: float, floor: float | None = None, *,
