@@ -145,7 +145,7 @@ def run_worker(backend: str, scenarios: int, hours: int, repeats: int, chunk: in
         for s0 in range(0, scenarios, chunk):
             scen = xp.arange(s0, min(scenarios, s0 + chunk), dtype=xp.int64)
             _, hashprice = bitcoin_paths(xp, h.seed, scen, h, inputs.bitcoin, subsidy=dev.subsidy)
-            mining_margin(xp, inputs, scen, hashprice, dev)
+            mining_margin(xp, inputs, scen, hashprice, dev, compiled=be.compiled)
 
     for name, fn in (("value_actions", whole), ("mining_margin", margin_only)):
         walls, cpus = time_it(fn)
