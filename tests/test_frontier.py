@@ -124,3 +124,15 @@ def test_frontier_honours_fixes_and_command_writes_files(tmp_path):
 def test_points_must_be_at_least_two():
     with pytest.raises(ValueError, match="points: must be >= 2"):
         frontier(load_instance("instances/tiny.toml"), points=1, scenarios=10)
+
+
+def test_liquidity_frontier_never_rises_and_keeps_the_floor():
+    """With a liquidity floor every point is a full planning solve: a tighter CVaR floor
+    never raises E[NPV] (the first build's points ignored liquidity after the first and
+    rose above the risk-neutral plan), and each point meets its CVaR floor."""
+    inst = load_instance("instances/vivopower.toml")
+    assert inst.risk.liquidity_probability is not None
+    rows = frontier(inst, points=3, scenarios=1000)
+    for a, b in zip(rows, rows[1:]):
+        assert b["expected_npv_usd"] <= a["expected_npv_usd"] + 1e-4 * abs(a["expected_npv_usd"])
+        assert b["cvar_usd"] >= b["floor_usd"] - 1e-6 * abs(b["floor_usd"])

@@ -24,7 +24,7 @@ from ..gpu.value_table import ValueTable
 from ..planning.catalog import Action, build_catalog
 from ..mip.cvar import floor_loop
 from ..planning.valuation import value_actions
-from ..plan_value import plan_samples
+from ..plan_value import needs_cash_paths, plan_samples
 from ..planning.finance import financing_cost_and_cash
 from ..formatting import usd
 from ..instance.types import Instance
@@ -63,7 +63,8 @@ def frontier(instance: Instance, *, points: int = 8, scenarios: int | None = Non
     lists the decisions added, removed or resized against the previous row.
 
     The instance's own floor and weight are ignored: the frontier is the set of
-    E[NPV]-maximising plans under each floor. Raises PlanInfeasible when no plan meets
+    E[NPV]-maximising plans under each floor. Its liquidity floor and revolver are kept:
+    where they apply, every point is a full planning solve (`_cash_aware_points`). Raises PlanInfeasible when no plan meets
     the cash constraints and fixes at all, ValueError on points < 2.
     """
     if points < 2:
@@ -101,6 +102,9 @@ def frontier(instance: Instance, *, points: int = 8, scenarios: int | None = Non
     width = c1 - c0
     floors = [c0 + width * k / (points - 1) for k in range(1, points)]
     floors[-1] = c1 - TOP_BACKOFF * max(width, abs(c1), 1.0) if width > 0 else c1
+    if needs_cash_paths(base):
+        rows += _cash_aware_points(base, floors, vt, fixes, gap, say, points)
+        floors = []
     pm = PlanModel(base, catalog, vt)
     apply_fixes(pm, fixes)
     for k, floor in enumerate(floors):
@@ -125,6 +129,36 @@ def frontier(instance: Instance, *, points: int = 8, scenarios: int | None = Non
     for r in rows:
         r["changed"] = decision_diff(prev, r["decisions"])
         prev = r["decisions"]
+    return rows
+
+
+def _cash_aware_points(base: Instance, floors: Sequence[float], vt: ValueTable, fixes, gap: float,
+                       say, points: int) -> list[dict]:
+    """Frontier points of an instance whose plans must hold cash scenario by scenario (a
+    liquidity floor, a priced revolver): each floor is a full planning solve — the
+    liquidity cuts and the revolver's cost included, its stats valued as `evaluate`
+    would — so that no point breaks the liquidity floor the first one keeps. The best
+    CVaR reachable is computed without the liquidity floor, so the top floors may be out
+    of reach with it: the frontier then ends at the last point reached, and says so."""
+    rows: list[dict] = []
+    for k, floor in enumerate(floors):
+        t = time.perf_counter()
+        inst = replace(base, risk=replace(base.risk, cvar_floor_usd=float(floor)))
+        try:
+            res = plan_instance(inst, value_table=vt, fixes=fixes, gap=gap)
+        except PlanInfeasible as err:
+            say(f"point {k + 2} of {points}, floor {usd(floor)}: not reachable with the liquidity "
+                f"floor ({err}); the frontier ends at the previous point")
+            break
+        info = {"status": res.solver["status"], "seconds": time.perf_counter() - t,
+                "cuts": res.solver["cuts"]}
+        rows.append({"floor_usd": float(floor), "expected_npv_usd": res.stats["expected_npv_usd"],
+                     "expected_npv_se_usd": res.stats["expected_npv_se_usd"],
+                     "cvar_usd": res.stats["cvar_usd"], "prob_loss": res.stats["prob_loss"],
+                     "decisions": res.document["decisions"], "financing": res.document["financing"],
+                     "solver": info})
+        say(f"point {k + 2} of {points}, floor {usd(floor)}: E[NPV] {usd(rows[-1]['expected_npv_usd'])}, "
+            f"CVaR {usd(rows[-1]['cvar_usd'])} ({info['seconds']:.1f} s, liquidity cuts included)")
     return rows
 
 
