@@ -166,14 +166,36 @@ def scenario_state(inputs: EngineInputs, scenarios: int, backend: Backend,
 
         warm_up()
 
-    def job(s0: int):
-        return scenario_draws(xp, dev, xp.arange(s0, min(scenarios, s0 + chunk), dtype=xp.int64),
-                              window, backend.compiled)
+    # the first chunk's draws give the layout; every chunk then writes its own columns
+    # of arrays allocated once (no concatenation: the peak is the state, not twice it)
+    first = scenario_draws(xp, dev, xp.arange(0, min(scenarios, chunk), dtype=xp.int64), window,
+                           backend.compiled)
 
-    parts = list(map_chunks(xp, job, range(0, scenarios, chunk), workers))
-    cat = xp.concatenate
-    return ScenarioState(
-        margin=cat([p[0] for p in parts], axis=1), rent=cat([p[1] for p in parts], axis=0),
-        site_ev={k: cat([p[2][k] for p in parts], axis=1) for k in parts[0][2]},
-        lease_ev={k: cat([p[3][k] for p in parts], axis=1) for k in parts[0][3]},
-        window=window, seed=inputs.horizon.seed, scenarios=scenarios)
+    def alloc(a, axis: int):
+        shape = list(a.shape)
+        shape[axis] = scenarios
+        return xp.empty(tuple(shape), dtype=a.dtype)
+
+    margin, rent = alloc(first[0], 1), alloc(first[1], 0)
+    site_ev = {k: alloc(v, 1) for k, v in first[2].items()}
+    lease_ev = {k: alloc(v, 1) for k, v in first[3].items()}
+
+    def put(s0: int, parts) -> None:
+        s1 = s0 + parts[1].shape[0]
+        margin[:, s0:s1], rent[s0:s1] = parts[0], parts[1]
+        for k, v in parts[2].items():
+            site_ev[k][:, s0:s1] = v
+        for k, v in parts[3].items():
+            lease_ev[k][:, s0:s1] = v
+
+    put(0, first)
+    del first
+
+    def job(s0: int) -> None:
+        put(s0, scenario_draws(xp, dev, xp.arange(s0, min(scenarios, s0 + chunk), dtype=xp.int64),
+                               window, backend.compiled))
+
+    for _ in map_chunks(xp, job, range(chunk, scenarios, chunk), workers):
+        pass
+    return ScenarioState(margin=margin, rent=rent, site_ev=site_ev, lease_ev=lease_ev,
+                         window=window, seed=inputs.horizon.seed, scenarios=scenarios)
