@@ -31,6 +31,8 @@ from ..instance.types import Instance, Instrument
 from .finance import draw_terms
 from .valuation import engine_inputs
 
+REFINANCE_BLOCK = 1 << 16   # scenarios per block of the refinancing test's rent paths
+
 
 def revolver_of(instance: Instance) -> Revolver:
     """The instance's committed revolver in plan months (a zero facility when none)."""
@@ -59,15 +61,22 @@ def refinance_open(instance: Instance, scenarios: np.ndarray, backend: str = "nu
     xp = be.xp
     inputs = engine_inputs(instance, [])
     h = inputs.horizon
-    scen = xp.asarray(np.asarray(scenarios, dtype=np.int64))
-    onset = stress_onset(xp, h.seed, scen, inputs.stress)
-    rent = rent_path(xp, h.seed, scen, h, inputs.rent, onset=onset, rent_drop=inputs.stress.rent_drop)
     today = inputs.rent.rate_kw_month
-    for k in ks:
-        m = k.maturity - instance.plan.start
-        ok = (rent[:, m] >= k.refinance.min_rent_index * today) & (onset > m)
-        out[k.id] = to_host(ok).astype(bool)
-    return out
+    scenarios = np.asarray(scenarios, dtype=np.int64)
+    last = max(k.maturity - instance.plan.start for k in ks) + 1
+    parts: dict[str, list[np.ndarray]] = {k.id: [] for k in ks}
+    # rent paths only to the last maturity, a block of scenarios at a time: at 10^6
+    # scenarios the whole (S, M) path would be gigabytes for one bool per scenario
+    for b0 in range(0, scenarios.size, REFINANCE_BLOCK):
+        scen = xp.asarray(scenarios[b0:b0 + REFINANCE_BLOCK])
+        onset = stress_onset(xp, h.seed, scen, inputs.stress)
+        rent = rent_path(xp, h.seed, scen, h, inputs.rent, months=last, onset=onset,
+                         rent_drop=inputs.stress.rent_drop)
+        for k in ks:
+            m = k.maturity - instance.plan.start
+            ok = (rent[:, m] >= k.refinance.min_rent_index * today) & (onset > m)
+            parts[k.id].append(to_host(ok).astype(bool))
+    return {kid: np.concatenate(v) if v else np.zeros(0, bool) for kid, v in parts.items()}
 
 
 def refinanced_cash(instance: Instance, instrument: Instrument, month: int) -> np.ndarray:
