@@ -21,6 +21,7 @@ MAX_ABS_USD = 1e15       # a MIP coefficient past this is numerically meaningles
 MEMORY_SHARE = 0.8       # of the memory available now
 WORK_COPIES = 3          # the table, the engine's working arrays and the cut loop's copies
 GIB = 2 ** 30
+CHECK_BLOCK = 1 << 16    # scenarios per block of the value table's finiteness check
 
 
 def available_bytes() -> int:
@@ -79,6 +80,14 @@ def _bad(x: Any, axis: int | None = None, xp: Any = np) -> np.ndarray:
 
     if xp is np:
         x = np.asarray(x, dtype=np.float64)
+    if axis == 1 and x.ndim == 2:
+        # column blocks: at 10^6 scenarios a whole-table |x| would be another table
+        out = xp.zeros(x.shape[0], dtype=bool)
+        for c0 in range(0, x.shape[1], CHECK_BLOCK):
+            block = x[:, c0:c0 + CHECK_BLOCK]
+            with np.errstate(invalid="ignore", over="ignore"):
+                out |= (~xp.isfinite(block) | (xp.abs(block) > MAX_ABS_USD)).any(axis=1)
+        return to_host(out)
     with np.errstate(invalid="ignore", over="ignore"):
         bad = ~xp.isfinite(x) | (xp.abs(x) > MAX_ABS_USD)
     return to_host(bad if axis is None else bad.any(axis=axis))
