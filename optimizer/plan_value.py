@@ -96,7 +96,8 @@ def value_plan(instance: Instance, spec: PlanSpec, *, scenarios: int | None = No
 
     scenarios = instance.plan.scenarios if scenarios is None else scenarios
     seed = instance.plan.seed + OUT_OF_SAMPLE_SEED_OFFSET if seed is None else seed
-    paths_needed = cash_balance or fan or needs_cash_paths(instance)
+    cash_valued = needs_cash_paths(instance)   # the plan's value depends on its cash paths
+    paths_needed = cash_balance or fan or cash_valued
     seeded = instance.with_plan(scenarios=scenarios, seed=seed)
     kept = state if state is not None and state.seed == seed and state.scenarios == scenarios else None
     cost, _ = financing_cost_and_cash(instance, spec.financing)
@@ -120,7 +121,7 @@ def value_plan(instance: Instance, spec: PlanSpec, *, scenarios: int | None = No
     liquidity = cash_fan = None
     if reducer is not None:
         liquidity, error = reducer.liquidity()
-        if needs_cash_paths(instance):
+        if cash_valued:
             # the revolver's interest and fees are charged to every scenario at their mean,
             # as the financing's value cost is (`mip.liquidity` optimises the same quantity)
             cost += liquidity.expected_revolver_cost_usd
@@ -129,7 +130,7 @@ def value_plan(instance: Instance, spec: PlanSpec, *, scenarios: int | None = No
                                    seed=seed)
     samples = (raw[0] if len(raw) == 1 else np.concatenate(raw)) - cost
     stats = summary(samples, instance.risk.alpha)
-    if liquidity is not None and needs_cash_paths(instance):
+    if liquidity is not None and cash_valued:
         stats["liquidity"] = liquidity.as_dict(instance)
         if error > 0:
             stats["liquidity"]["percentile_error_usd"] = error

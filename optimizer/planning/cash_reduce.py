@@ -46,7 +46,7 @@ class CashReducer:
         self._headroom: PathQuantiles | None = None
         self._peak: list[np.ndarray] = []
         self._cost: list[np.ndarray] = []
-        self._below = self._cash_below_zero = self._fan_below_min = self._fan_below_zero = 0
+        self._below = self._below_zero = self._fan_below_min = 0
         self.count = 0
         p = instance.plan
         self._disc = (1.0 + p.discount_rate) ** (-(np.arange(p.months) + 0.5) / 12.0)
@@ -62,9 +62,8 @@ class CashReducer:
         short, _ = worst_month(np, paths.headroom, f.min_cash_usd)
         self._below += int((short > 1e-6).sum())
         low = paths.cash.min(axis=1)
-        self._cash_below_zero += int((low < 0).sum())
+        self._below_zero += int((low < 0).sum())
         self._fan_below_min += int((low < f.min_cash_usd).sum())
-        self._fan_below_zero += int((low < 0).sum())
         self._peak.append(paths.drawn.max(axis=1) if paths.drawn.size else np.zeros(c))
         self._cost.append(paths.interest @ self._disc)
         if self._cash is None:
@@ -94,7 +93,7 @@ class CashReducer:
         peak = np.concatenate(self._peak)
         stats = LiquidityStats(
             prob_below_min=self._below / S, prob_below_min_ci95=_interval(self._below, S),
-            prob_cash_below_zero=self._cash_below_zero / S,
+            prob_cash_below_zero=self._below_zero / S,
             tightest_month=tight, headroom_p05_usd=float(p05[tight]),
             cash_p05_min_usd=float(cash05.min()),
             peak_revolver_p50_usd=float(np.percentile(peak, 50)),
@@ -114,6 +113,6 @@ class CashReducer:
         return CashFan(start_month=int(inst.plan.start),
                        quantiles={p: np.asarray(values[i]) for i, p in enumerate(PERCENTILES)},
                        min_cash_usd=float(inst.finance.min_cash_usd),
-                       prob_below_min=self._fan_below_min / S, prob_below_zero=self._fan_below_zero / S,
+                       prob_below_min=self._fan_below_min / S, prob_below_zero=self._below_zero / S,
                        sample=sample, scenarios=S, seed=int(seed),
                        quantile_error_usd=float(bounds.max()) if math.isfinite(float(bounds.max())) else math.inf)
