@@ -85,20 +85,43 @@ def _extensive_liquidity(inst, catalog, vt, p):
     return out.objective
 
 
+def _in_sample_below_min(inst, catalog, sol) -> float:
+    ev = value_plan(inst, PlanSpec([catalog[i] for i in np.flatnonzero(sol.quantities)],
+                                   list(sol.quantities[sol.quantities > 0]), sol.draws),
+                    seed=inst.plan.seed, backend="numpy")
+    return ev.stats["liquidity"]["prob_below_min"]
+
+
 def test_cut_loop_equals_the_extensive_form_of_the_bound():
+    p = 0.8
+    inst = tight_tiny(p)
+    catalog = build_catalog(inst)
+    vt = value_actions(inst, catalog, backend="numpy")
+    sol = solve(inst, catalog, vt, gap=1e-9, liquidity_stop="bound")
+    ef = _extensive_liquidity(inst, catalog, vt, p)
+    assert len(sol.liquidity_rounds) >= 2, "the floor should bind in this case"
+    assert sol.objective == pytest.approx(ef, rel=1e-6)
+    # and the plan meets the probability it was asked for, in sample
+    assert _in_sample_below_min(inst, catalog, sol) <= 1 - p + 1e-9
+
+
+def test_floor_stop_lies_between_the_bound_and_no_floor_and_meets_the_floor():
+    """The default loop stops once the plan keeps headroom in p of the scenarios: its
+    cuts are all implied by the bound, so it is worth at least the bound's optimum (the
+    extensive form) and at most the plan without a liquidity floor, and it meets the
+    floor as the plan's stats count it."""
     p = 0.8
     inst = tight_tiny(p)
     catalog = build_catalog(inst)
     vt = value_actions(inst, catalog, backend="numpy")
     sol = solve(inst, catalog, vt, gap=1e-9)
     ef = _extensive_liquidity(inst, catalog, vt, p)
-    assert len(sol.liquidity_rounds) >= 2, "the floor should bind in this case"
-    assert sol.objective == pytest.approx(ef, rel=1e-6)
-    # and the plan meets the probability it was asked for, in sample
-    ev = value_plan(inst, PlanSpec([catalog[i] for i in np.flatnonzero(sol.quantities)],
-                                   list(sol.quantities[sol.quantities > 0]), sol.draws),
-                    seed=inst.plan.seed, backend="numpy")
-    assert ev.stats["liquidity"]["prob_below_min"] <= 1 - p + 1e-9
+    free = solve(replace(inst, risk=replace(inst.risk, liquidity_probability=None)), catalog, vt, gap=1e-9)
+    assert sol.liquidity_rounds[-1]["new_cuts"] == 0
+    assert ef * (1 - 1e-7) <= sol.objective <= free.objective * (1 + 1e-7)
+    below = _in_sample_below_min(inst, catalog, sol)
+    assert below <= 1 - p + 1e-9
+    assert sol.liquidity_rounds[-1]["probability"] == pytest.approx(1 - below, abs=1e-12)
 
 
 def test_zero_volatility_floor_and_expected_rows_give_the_same_plan():

@@ -113,13 +113,14 @@ def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
           time_limit: float | None = None, gap: float = 1e-4,
           progress: Callable[[str], None] | None = None,
           fixes: Sequence[Fix] | None = None, weight_method: str = "auto",
-          state=None) -> Solution:
+          state=None, liquidity_stop: str = "floor") -> Solution:
     """Choose actions and financing for the instance's objective and risk limits.
 
     Returns the best plan with status "optimal" (within `gap`) or "time_limit" (with its
     certified gap). Raises PlanInfeasible when no plan exists or none was found in time.
     `state` (`planning.valuation.in_sample_state`) lets the liquidity cuts re-value plans
-    without drawing the scenarios again.
+    without drawing the scenarios again. `liquidity_stop` ("floor" or "bound", see
+    `mip.liquidity`) says when the liquidity cuts end.
     """
     t0 = time.perf_counter()
     deadline = _deadline(time_limit)
@@ -152,7 +153,7 @@ def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
         if oracle is None or res.best is None:
             break
         t1 = time.perf_counter()
-        new, pt = separate(pm, oracle, res.best.q, res.best.draws)
+        new, pt = separate(pm, oracle, res.best.q, res.best.draws, liquidity_stop)
         if best_point is None or pt.probability > best_point.probability:
             best_point = pt
         liquidity_rounds.append({"round": len(liquidity_rounds) + 1, "seconds": time.perf_counter() - t1,

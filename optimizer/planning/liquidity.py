@@ -180,8 +180,11 @@ class LiquidityPoint:
     shortfall: np.ndarray       # (S,) worst-month (min cash - headroom), USD
     worst: np.ndarray           # (S,) that month
     tail: np.ndarray            # scenario numbers of the worst (1 - p) share
-    tail_mean_usd: float        # CVaR_p of the shortfall: <= 0 guarantees the probability
-    probability: float          # share of scenarios whose headroom never falls short
+    tail_mean_usd: float        # CVaR_p of the linear shortfall: the cuts' bound
+    # share of scenarios whose headroom never falls short under the revolver rule itself
+    # (interest on the drawn balance included): the figure the plan's stats report and
+    # the floor is judged by
+    probability: float
     cost_usd: float             # expected PV of revolver interest and fees (the rule, linearised)
     # (S, M) bool: where the revolver is partly drawn, d cost / d pre-revolver cash is
     # -disc[m] x cost_scale there and 0 elsewhere; None without a priced revolver. A mask,
@@ -282,6 +285,9 @@ class LiquidityOracle:
         worst = np.empty(self.S, dtype=np.int64)
         active = np.zeros((self.S, self.M), dtype=bool) if priced else None
         cost_sum = 0.0
+        holds = 0
+        # the draws as the solution reports them and the plan's valuation reads them
+        financing = [(d.instrument, float(a), d.month) for d, a in zip(self.draws, d_usd) if a > 0.5]
         for b0 in range(0, self.S, blocks.BLOCK_SCENARIOS):
             ids = np.arange(b0, min(self.S, b0 + blocks.BLOCK_SCENARIOS))
             vt = value_actions(self.instance, acts, backend=self.backend, chunk=self.chunk,
@@ -289,6 +295,11 @@ class LiquidityOracle:
                                scenario_ids=None if ids.size == self.S else ids)
             pre = self.opening + np.cumsum(vt.plan_cash, axis=1) + self._draw_cum(d_usd, ids)
             short[ids], worst[ids] = worst_month(np, pre + (self.line - self.fees)[None, :], self.min_cash)
+            flags = {k: v[ids] for k, v in self.open.items()}
+            paths = cash_paths(self.instance, vt.plan_cash,
+                               financing_cash(self.instance, financing, flags, ids.size))
+            true_short, _ = worst_month(np, paths.headroom, self.min_cash)
+            holds += int((true_short <= 1e-6).sum())   # as `liquidity_stats` counts
             if priced:
                 drawn = np.clip(self.min_cash - (pre - self.fees[None, :]), 0.0, rv.limit_usd)
                 per_month = np.where(is_open, drawn * rv.rate / 12.0
@@ -301,7 +312,7 @@ class LiquidityOracle:
         scale = (rv.rate - rv.commitment_fee) / 12.0 / self.S
         return LiquidityPoint(q=q, draws_usd=d_usd, shortfall=short, worst=worst, tail=tail,
                               tail_mean_usd=float(short[tail].mean()),
-                              probability=float((short <= 1e-6).mean()),
+                              probability=holds / self.S,
                               cost_usd=cost_sum / self.S if priced else 0.0,
                               cost_active=active, cost_scale=scale,
                               disc_scale=self.disc * scale)
