@@ -203,3 +203,20 @@ def test_refinance_rate_out_of_range_exits_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "wattfolio.cli", "validate", str(f)],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "refinance.rate" in r.stderr
+
+
+def test_a_plan_short_of_the_floor_says_so(monkeypatch):
+    """When the cuts end before the plan meets the floor (here: their round limit set to
+    one), the result says so instead of passing the plan off as meeting it."""
+    from wattfolio.mip import solve as solve_module
+    from wattfolio.run import plan_instance
+
+    inst = tight_tiny(0.8)
+    ok = plan_instance(inst, backend="numpy")
+    assert ok.solver["liquidity_floor_met"] is True
+    assert ok.stats["liquidity"]["prob_below_min"] <= 0.2 + 1e-12
+    monkeypatch.setattr(solve_module, "LIQUIDITY_ROUNDS", 1)
+    short = plan_instance(inst, backend="numpy")
+    assert len(short.solver["liquidity_rounds"]) == 1
+    assert short.stats["liquidity"]["prob_below_min"] > 0.2
+    assert short.solver["liquidity_floor_met"] is False

@@ -142,6 +142,13 @@ def plan_command(args, instance: Instance) -> int:
     if result.solver["status"] != "optimal":
         console.print(f"[bold yellow]warning:[/] solver stopped at {result.solver['status']} "
                       f"with gap {result.solver['gap']:.3%}: this is the best plan found, not a proven optimum")
+    if result.solver.get("liquidity_floor_met") is False:
+        p = result.instance.risk.liquidity_probability
+        below = result.stats["liquidity"]["prob_below_min"]
+        console.print(f"[bold yellow]warning:[/] cash plus the undrawn revolver stays above finance.min_cash_usd "
+                      f"in {1 - below:.1%} of the in-sample scenarios, short of risk.liquidity_probability = "
+                      f"{p:g}: the liquidity cuts ended after {len(result.solver['liquidity_rounds'])} rounds "
+                      f"without reaching it")
     detail("wall seconds by stage: " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
            + f"; total {result.seconds_total:.1f}")
     print_plan_summary(result, args.out, ["cash_quantiles.parquet", *sorted(extra)])
