@@ -28,10 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "instances" / "tiny.toml")
 
 
+def _default_sigint() -> None:
+    # a test run launched in the background inherits SIGINT ignored, and so would the
+    # child (a process keeps an ignored SIGINT ignored, as it should): give it the default
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args, env=None):
     return subprocess.Popen([sys.executable, "-m", "wattfolio.cli", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, preexec_fn=_default_sigint)
 
 
 def test_too_many_scenarios_exit_2_with_the_estimate(tmp_path):
