@@ -104,43 +104,51 @@ def convert(start, build, own, capex, tenor, relet, noi_margin, rate, escalator,
         row = margin_row[a]
         mining = mines[a] > 0
         w = weights[a] if use_weights else 0.0
+        contract = noi * rate[a]
+        re = relet[a]
         signing = backstop_cost[a] * (1.0 + discount_rate) ** (-(t0 + 0.5) / 12.0)
         for s in range(c):
             capex_m = -ow * capex[a] * overrun[i, s] / b
             rs = t0 + b + delay[i, s]
             end = rs + tenor[a]
             failed = max(default_month[le, s], rs)
-            rf = end if renews[le, s] else end + relet[a]
+            rf = end if renews[le, s] else end + re
             if failed < end:
-                rf = max(rf, failed + relet[a])
+                rf = max(rf, failed + re)
             paid = 0.0
             npv = 0.0
             wsum = 0.0
-            years_then = -1.0
+            years_then = -1
             escalation = 1.0
             # nothing flows before the start, and after the contract's end nothing but
             # the horizon's market rent (the residual stands for it in the NPV)
             last = min(window, max(end, n_months))
+            build_end = t0 + b
+            relet_from = failed + re
             for m in range(t0, last):
-                cash = capex_m if (m >= t0 and m < t0 + b) else 0.0
-                years = np.floor(max(m - rs, 0) / 12.0)
-                if years != years_then:
-                    # pow once a contract year, not once a month: the same value
-                    escalation = grow ** years
-                    years_then = years
-                contracted = noi * rate[a] * escalation
-                market = noi * rent[s, m]
-                in_term = m >= rs and m < end
-                after = in_term and m >= failed
-                relet_income = min(market, contracted) if (after and m >= failed + relet[a]) else 0.0
-                shortfall = contracted - relet_income if after else 0.0
-                guarantor = min(shortfall, max(cap - paid, 0.0))
-                paid += shortfall
-                cash += ((contracted if (in_term and m < failed) else 0.0) + relet_income) + guarantor
+                cash = capex_m if m < build_end else 0.0
+                # the lease adds to the cash only inside its term (outside it every
+                # lease term of `gpu.valuation.convert_flows` is exactly zero), so the
+                # term's arithmetic runs there alone: about 4x faster, the same bits
+                if m >= rs and m < end:
+                    years = (m - rs) // 12
+                    if years != years_then:
+                        # pow once a contract year, not once a month: the same value
+                        escalation = grow ** np.float64(years)
+                        years_then = years
+                    contracted = contract * escalation
+                    if m < failed:
+                        cash += contracted
+                    else:
+                        relet_income = min(noi * rent[s, m], contracted) if m >= relet_from else 0.0
+                        shortfall = contracted - relet_income
+                        guarantor = min(shortfall, max(cap - paid, 0.0))
+                        paid += shortfall
+                        cash += relet_income + guarantor
                 if m < n_months:
-                    if mining and m >= t0:
+                    if mining:
                         cash -= lost_scale * margin[row, s, m]
-                    liquid = cash + (market if m >= rf else 0.0)
+                    liquid = cash + (noi * rent[s, m] if m >= rf else 0.0)
                     cash_sum[a, m] += liquid
                     if use_weights:
                         plan_cash[s, m] += w * liquid
@@ -194,3 +202,25 @@ def sell(close, own, gross, mines, margin_row, site, sale_closes, sale_price, ma
             npv_out[a, s] = npv
             if use_cash_weights:
                 weighted[a] += wsum
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def mothball(margin, stop_limit, start_limit, cost, out):
+    # one (site, scenario) path at a time, its months in registers: the twin of the CUDA
+    # `wf_mothball_path`, IEEE operation for operation
+    n_sites, c, n_months = margin.shape
+    for i in range(n_sites):
+        stop, start, charge = stop_limit[i], start_limit[i], cost[i]
+        for s in range(c):
+            losses = 0
+            profits = 0
+            stopped = False
+            restarting = False
+            for m in range(n_months):
+                here = margin[i, s, m]
+                out[i, s, m] = 0.0 if stopped else (here - charge if restarting else here)
+                running = not stopped
+                losses = losses + 1 if (running and here < 0.0) else 0
+                profits = profits + 1 if (stopped and here > 0.0) else 0
+                restarting = stopped and profits >= start
+                stopped = (stopped and not restarting) or (running and losses >= stop)

@@ -49,7 +49,7 @@ def _kernels():
     compiled on first use."""
     from . import _compiled_kernels as k  # noqa: PLC0415 - imports Numba
 
-    return {"hourly": k.hourly, "convert": k.convert, "sell": k.sell}
+    return {"hourly": k.hourly, "convert": k.convert, "sell": k.sell, "mothball": k.mothball}
 
 
 def hourly_margin_sums(scen: np.ndarray, month0: int, level: np.ndarray, revenue: np.ndarray,
@@ -86,6 +86,33 @@ def hourly_margin_sums(scen: np.ndarray, month0: int, level: np.ndarray, revenue
         np.float32(spike_p), np.float32(spike_price), np.float32(cap),
         np.ascontiguousarray(level, dtype=np.float32),
         np.ascontiguousarray(revenue, dtype=np.float32), out)
+    return out
+
+
+def mothball_rows(margin: np.ndarray, stop_limit: np.ndarray, start_limit: np.ndarray,
+                  cost: np.ndarray) -> np.ndarray:
+    """Compiled twin of `gpu.recursions.mothball_rows` on the host: the same operations
+    path by path, so the same bits.
+
+    Parameters
+    ----------
+    margin : ndarray (I, c, M) float64
+        Margin per grid MW of each mining site's fleet, month by month.
+    stop_limit, start_limit : ndarray (I, 1) int64
+        Losing months before a stop, paying months before a restart (int64 max: never).
+    cost : ndarray (I, 1) float64
+        $ per grid MW charged in a restart month.
+
+    Returns
+    -------
+    ndarray (I, c, M) float64
+        The margin earned.
+    """
+    margin = _f64(margin)
+    out = np.empty_like(margin)
+    if margin.size:
+        _kernels()["mothball"](margin, _i64(np.reshape(stop_limit, -1)),
+                               _i64(np.reshape(start_limit, -1)), _f64(np.reshape(cost, -1)), out)
     return out
 
 

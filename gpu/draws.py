@@ -77,7 +77,14 @@ def mining_margin(xp: ModuleType, inputs: EngineInputs, scen, hashprice, dev: De
         margin[mk.rows] -= mk.opex[:, None, None]
     if dev.mothball is not None:
         lim = dev.mothball
-        margin = mothball_rows(xp, margin, lim.stop_limit, lim.start_limit, lim.cost)
+        if compiled:
+            # the array path strides across months of (sites, scenarios) slices; the
+            # compiled one walks each path's months in registers, as the CUDA kernel does
+            from . import compiled as cpu  # noqa: PLC0415 - Numba is optional
+
+            margin = cpu.mothball_rows(margin, lim.stop_limit, lim.start_limit, lim.cost)
+        else:
+            margin = mothball_rows(xp, margin, lim.stop_limit, lim.start_limit, lim.cost)
     return margin
 
 

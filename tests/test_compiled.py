@@ -169,3 +169,23 @@ def test_kept_draws_give_the_same_bits(terawulf, backend):
     with pytest.raises(ValueError, match="seed"):
         other = engine_inputs(inst.with_plan(seed=inst.plan.seed + 1), acts)
         simulate_value_table(other, 150, be, state=state)
+
+
+def test_compiled_mothball_equals_the_numpy_recursion_bit_for_bit():
+    from wattfolio.gpu.recursions import mothball, mothball_rows
+
+    rng = np.random.default_rng(12)
+    sites, scenarios, months = 4, 257, 144
+    # slow swings around zero with noise: long losing and paying runs, exact zeros too
+    trend = np.sin(np.arange(months) / rng.uniform(3, 9, size=(sites, scenarios, 1)))
+    margin = np.round(trend * 50 + rng.normal(0, 20, size=(sites, scenarios, months)))
+    patience, restart = np.array([3, 1, 0, 6]), np.array([2, 0, 3, 1])
+    cost = np.array([100.0, 5.0, 0.0, 12.5])
+    expected = mothball(np, margin, patience, restart, cost)
+    never = np.iinfo(np.int64).max
+    limits = (np.where(patience > 0, patience, never)[:, None], np.where(restart > 0, restart, never)[:, None],
+              cost[:, None])
+    got = compiled.mothball_rows(margin, *limits)
+    assert (expected == 0).mean() > 0.1 and (expected != margin).any()   # it does stop and restart
+    assert np.array_equal(got, expected)
+    assert np.array_equal(got, mothball_rows(np, margin, *limits))
