@@ -79,6 +79,16 @@ def cuda_available() -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1)
+def numba_available() -> bool:
+    """True when Numba imports, so that `gpu.compiled`'s kernels can run."""
+    try:
+        import numba  # noqa: F401, PLC0415 - optional dependency, probed once
+        return True
+    except Exception:  # noqa: BLE001 - a broken install counts as "not available"
+        return False
+
+
 def get_backend(name: str = "auto") -> Backend:
     """Return the backend called ``name`` ("auto", "numpy", "numba" or "cupy").
 
@@ -98,15 +108,11 @@ def get_backend(name: str = "auto") -> Backend:
                 raise BackendError(
                     f"{ENV_VAR}: must be one of {', '.join(NAMES)}, got {env!r}")
     if name == "auto":
-        from .compiled import available  # noqa: PLC0415
-
-        name = "cupy" if cuda_available() else ("numba" if available() else "numpy")
+        name = "cupy" if cuda_available() else ("numba" if numba_available() else "numpy")
     if name == "numpy":
         return Backend("numpy", np)
     if name == "numba":
-        from .compiled import available  # noqa: PLC0415
-
-        if not available():
+        if not numba_available():
             raise BackendError(f"{source}: 'numba' was requested but Numba does not import; "
                                "use 'numpy' or 'auto'")
         return Backend("numba", np)

@@ -1,22 +1,24 @@
-"""Compiled CPU kernels (Numba): the hourly mining margin and the contracts' cash flows.
+"""Compiled CPU kernels (Numba): the hourly mining margin's random words, the contracts'
+cash flows and the mothball recursion.
 
 The NumPy path (`gpu.factors.hourly_margin_sums`, `gpu.valuation.convert_flows`,
-`sell_flows`) is the reference: vectorised, it materialises every intermediate as an
-array — a dozen (scenario, month, hour) float32 arrays per hour block, two dozen (action,
-scenario, month) float64 arrays per contract block — and moves ~200 bytes per
-scenario-hour through memory. Here one loop iteration owns a cell and keeps its
-intermediates in registers, as the CUDA kernel (`gpu.hourly_kernel`) does:
+`sell_flows`, `gpu.recursions.mothball_rows`) is the reference: vectorised, it
+materialises every intermediate as an array — a dozen (scenario, month, hour) uint32
+arrays per Philox round, two dozen (action, scenario, month) float64 arrays per contract
+block — and moves ~200 bytes per scenario-hour through memory. Here:
 
-- **hourly margin**: a (scenario, month) cell walks its sampled hours — Philox, Box–Muller,
-  spike, cap — in float32 with the same counters and formulas as the NumPy twin, handing
-  each hour's price to every mining site of the market; only the per-site sums are
-  written. Philox words are bit-identical (integer arithmetic); prices agree to float32
-  rounding of the transcendental functions, sums to float64 rounding of their order.
+- **hourly margin**: Philox (integer arithmetic, 80% of the array path's time) and the
+  uniforms run compiled, to the same bits; the transcendentals, the prices and the sums
+  run in the NumPy path's own code (`gpu.factors.margin_from_uniforms`), which NumPy
+  vectorises across SIMD lanes and Numba here cannot (it has no vector math library),
+  on cache-sized blocks. The sums are the NumPy path's bits.
 - **contracts**: an (action, scenario) cell walks the months once, accumulating the NPV,
   the expected-cash sums, the plan's cash and the cut weights directly, so the (action,
   scenario, month) cash is never stored. float64 throughout, the NumPy path's formulas in
   the same order; the only difference is the order of the month sums (sequential here,
   pairwise in NumPy): ~1e-15 relative.
+- **mothball**: each (site, scenario) path walks its months in registers, as the CUDA
+  kernel does, IEEE operation for operation: the same bits.
 
 Every kernel is serial, releases the GIL (``nogil``) and writes only its own outputs, so
 scenario chunks run in threads (`gpu.valuation.simulate_value_table`) with results that do
@@ -32,15 +34,16 @@ import functools
 
 import numpy as np
 
+from .backend import numba_available
 
-@functools.lru_cache(maxsize=1)
+# hour pairs per block of the hourly margin: its float32 temporaries (~20 of them) then
+# stay in a core's L2 cache; results do not depend on it
+HOUR_BLOCK = 1 << 15
+
+
 def available() -> bool:
     """True when Numba imports (the compiled kernels can run)."""
-    try:
-        import numba  # noqa: F401, PLC0415 - optional dependency, probed once
-        return True
-    except Exception:  # noqa: BLE001 - a broken install counts as "not available"
-        return False
+    return numba_available()
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,13 +52,20 @@ def _kernels():
     compiled on first use."""
     from . import _compiled_kernels as k  # noqa: PLC0415 - imports Numba
 
-    return {"hourly": k.hourly, "convert": k.convert, "sell": k.sell, "mothball": k.mothball}
+    return {"hour_uniforms": k.hour_uniforms, "convert": k.convert, "sell": k.sell,
+            "mothball": k.mothball}
 
 
 def hourly_margin_sums(scen: np.ndarray, month0: int, level: np.ndarray, revenue: np.ndarray,
                        hours: int, stream: int, key: tuple[int, int], sig: float,
                        spike_p: float, spike_price: float, cap: float) -> np.ndarray:
-    """Compiled twin of `gpu.factors.hourly_margin_sums` on the host.
+    """Twin of `gpu.factors.hourly_margin_sums` on the host, the same bits.
+
+    The Philox words and their uniforms come from a compiled loop; prices and sums from
+    the NumPy path's own code (`gpu.factors.margin_from_uniforms`), fed blocks of
+    (scenarios, months, every hour pair of a month) of about `HOUR_BLOCK` pairs, which
+    keep its temporaries in cache; the uniform buffers are allocated once per call. A
+    month's hours are summed whole in every block, so blocks do not change the result.
 
     Parameters
     ----------
@@ -76,16 +86,29 @@ def hourly_margin_sums(scen: np.ndarray, month0: int, level: np.ndarray, revenue
     ndarray (n_sites, c, mb) float64
         Sum over sampled hours of max(revenue - price, 0).
     """
+    from .factors import margin_from_uniforms  # noqa: PLC0415 - factors imports nothing of this
+
     n, c, mb = revenue.shape
     out = np.zeros((n, c, mb), dtype=np.float64)
     if n == 0 or c == 0 or mb == 0:
         return out
-    _kernels()["hourly"](
-        np.ascontiguousarray(scen, dtype=np.int64), int(month0), int(hours), int(stream),
-        int(key[0]), int(key[1]), np.float32(sig), np.float32(0.5 * sig * sig),
-        np.float32(spike_p), np.float32(spike_price), np.float32(cap),
-        np.ascontiguousarray(level, dtype=np.float32),
-        np.ascontiguousarray(revenue, dtype=np.float32), out)
+    pairs = (hours + 1) // 2
+    spikes = spike_p > 0
+    months = max(1, min(mb, HOUR_BLOCK // pairs))
+    rows = max(1, min(c, HOUR_BLOCK // (pairs * months)))
+    buffers = [np.empty((rows, months, pairs), dtype=np.float32) for _ in range(4 if spikes else 2)]
+    scen = np.ascontiguousarray(scen, dtype=np.int64)
+    for s0 in range(0, c, rows):
+        s1 = min(c, s0 + rows)
+        for m0 in range(0, mb, months):
+            m1 = min(mb, m0 + months)
+            u = [b[:s1 - s0, :m1 - m0] for b in buffers]
+            u2, u3 = (u[2], u[3]) if spikes else (u[0], u[1])   # unread without spikes
+            _kernels()["hour_uniforms"](scen[s0:s1], int(month0 + m0), int(stream), int(key[0]),
+                                        int(key[1]), u[0], u[1], u2, u3, spikes)
+            margin_from_uniforms(np, (u[0], u[1], u2 if spikes else None, u3 if spikes else None),
+                                 level[s0:s1, m0:m1], revenue[:, s0:s1, m0:m1], hours, sig, spike_p,
+                                 spike_price, cap, out[:, s0:s1, m0:m1])
     return out
 
 

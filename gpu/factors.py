@@ -95,30 +95,49 @@ def hourly_margin_sums(xp: ModuleType, seed: int, scen, month0: int, level, reve
         from .hourly_kernel import hourly_margin_sums_fused  # noqa: PLC0415
         return hourly_margin_sums_fused(xp, seed, scen, month0, level, revenue, power, k, hours,
                                         POWER_HOURS + k)
-    c, mb = level.shape
-    pairs = (hours + 1) // 2
+    spike_p = float(power.spike_probability[k])
+    u = hour_uniforms(xp, seed, scen, month0, level.shape[1], (hours + 1) // 2, POWER_HOURS + k,
+                      spikes=spike_p > 0)
+    out = xp.zeros((revenue.shape[0], *level.shape), dtype=xp.float64)
+    margin_from_uniforms(xp, u, level, revenue, hours, float(power.hourly_volatility[k]), spike_p,
+                         float(power.spike_price[k]), float(power.price_cap[k]), out)
+    return out
+
+
+def hour_uniforms(xp: ModuleType, seed: int, scen, month0: int, mb: int, pairs: int, stream: int,
+                  *, spikes: bool = True) -> tuple:
+    """The four float32 uniforms of every hour pair, each (c, mb, pairs): two for
+    Box–Muller, two for the pair's spike draws (None without spikes). `gpu.compiled`
+    computes the same bits without the array path's (c, mb, pairs) uint32 temporaries."""
     m = xp.arange(month0, month0 + mb, dtype=xp.uint32)
     h = xp.arange(pairs, dtype=xp.uint32)
-    x0, x1, x2, x3 = draw(seed, scen[:, None, None], m[None, :, None], h[None, None, :],
-                          POWER_HOURS + k, xp=xp)
-    z0, z1 = box_muller(uniform01(x0, xp=xp), uniform01(x1, xp=xp), xp=xp)
-    sig = float(power.hourly_volatility[k])
-    spike_p = float(power.spike_probability[k])
+    x0, x1, x2, x3 = draw(seed, scen[:, None, None], m[None, :, None], h[None, None, :], stream, xp=xp)
+    u = uniform01(x0, xp=xp), uniform01(x1, xp=xp)
+    return u + ((uniform01(x2, xp=xp), uniform01(x3, xp=xp)) if spikes else (None, None))
+
+
+def margin_from_uniforms(xp: ModuleType, uniforms: tuple, level, revenue, hours: int, sig: float,
+                         spike_p: float, spike_price: float, cap: float, out) -> None:
+    """Add to `out` (n_sites, c, mb) float64 the sum over the sampled hours of
+    max(revenue - price_h, 0), the hours' prices made from `uniforms` (`hour_uniforms`).
+    The NumPy path and the compiled one (`gpu.compiled.hourly_margin_sums`, which feeds it
+    cache-sized blocks) share this code, so their sums are the same bits."""
+    u0, u1, u2, u3 = uniforms
+    pairs = u0.shape[-1]
+    z0, z1 = box_muller(u0, u1, xp=xp)
     level32 = level.astype(xp.float32)[:, :, None]
-    out = xp.zeros((revenue.shape[0], c, mb), dtype=xp.float64)
     # an odd hour count takes only the first normal of the last pair
-    for z, bits, n in ((z0, x2, pairs), (z1, x3, hours // 2)):
+    for z, spike_u, n in ((z0, u2, pairs), (z1, u3, hours // 2)):
         if n == 0:
             continue
         price = level32 * xp.exp(xp.float32(sig) * z[:, :, :n] - xp.float32(0.5 * sig * sig))
         if spike_p > 0:
-            spiking = uniform01(bits[:, :, :n], xp=xp) < xp.float32(spike_p)
-            price = xp.where(spiking, xp.float32(power.spike_price[k]), price)
-        price = xp.minimum(price, xp.float32(power.price_cap[k]))
+            spiking = spike_u[:, :, :n] < xp.float32(spike_p)
+            price = xp.where(spiking, xp.float32(spike_price), price)
+        price = xp.minimum(price, xp.float32(cap))
         for j in range(revenue.shape[0]):
             gain = revenue[j].astype(xp.float32)[:, :, None] - price
             out[j] += xp.maximum(gain, xp.float32(0.0)).sum(axis=-1, dtype=xp.float64)
-    return out
 
 
 def bitcoin_paths(xp: ModuleType, seed: int, scen, horizon: Horizon, btc: BitcoinParams,

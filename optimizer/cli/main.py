@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--seed", type=_seed, help="random seed")
         q.add_argument("--backend", choices=["auto", "numpy", "numba", "cupy"], default="auto",
                        help="auto (default): cupy where a CUDA device answers, else numba (compiled "
-                            "CPU kernels), else numpy; the numbers agree to float32 rounding")
+                            "CPU kernels), else numpy; the numbers agree to float64 rounding on the CPU, "
+                            "float32 rounding of the hourly prices on the GPU")
         q.add_argument("--workers", type=_positive_int, metavar="N",
                        help="CPU threads for scenario chunks (default: every core this process may "
                             "use; results do not depend on it)")
