@@ -19,6 +19,7 @@ _SHIFT = np.uint64(32)
 _NINE = np.uint64(9)
 _INV23 = np.float32(1.1920928955078125e-07)   # 2**-23
 _HALF32 = np.float32(0.5)
+_ZERO32 = np.float32(0.0)
 
 
 @njit(inline="always", cache=True)
@@ -58,6 +59,30 @@ def hour_uniforms(scen, month0, stream, k0, k1, u0, u1, u2, u3, spikes):
                 if spikes:
                     u2[i, mi, h] = u01(x2)
                     u3[i, mi, h] = u01(x3)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def hour_sums(price, revenue, out):
+    # every mining site of the market against one block of hour prices (c, mb, n): the
+    # array path makes a pass over the block per site, which at hundreds of sites is
+    # most of its time; here each hour's price meets all the sites in one loop that
+    # runs across SIMD lanes (each site still adds its hours in order)
+    c, mb, n = price.shape
+    n_sites = revenue.shape[0]
+    rev = np.empty(n_sites, dtype=np.float32)
+    acc = np.empty(n_sites, dtype=np.float64)
+    for i in range(c):
+        for mi in range(mb):
+            for j in range(n_sites):
+                rev[j] = revenue[j, i, mi]
+                acc[j] = 0.0
+            for h in range(n):
+                p = price[i, mi, h]
+                for j in range(n_sites):
+                    # + 0.0 where the hour does not pay: the same sum as skipping it
+                    acc[j] += np.float64(max(rev[j] - p, _ZERO32))
+            for j in range(n_sites):
+                out[j, i, mi] += acc[j]
 
 
 @njit(nogil=True, cache=True, error_model="numpy")

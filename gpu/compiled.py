@@ -8,10 +8,12 @@ arrays per Philox round, two dozen (action, scenario, month) float64 arrays per 
 block — and moves ~200 bytes per scenario-hour through memory. Here:
 
 - **hourly margin**: Philox (integer arithmetic, 80% of the array path's time) and the
-  uniforms run compiled, to the same bits; the transcendentals, the prices and the sums
-  run in the NumPy path's own code (`gpu.factors.margin_from_uniforms`), which NumPy
-  vectorises across SIMD lanes and Numba here cannot (it has no vector math library),
-  on cache-sized blocks. The sums are the NumPy path's bits.
+  uniforms run compiled, to the same bits; the transcendentals and the prices run in the
+  NumPy path's own code (`gpu.factors.hour_prices`), which NumPy vectorises across SIMD
+  lanes and Numba here cannot (it has no vector math library), on cache-sized blocks;
+  the sums over hours run compiled for all of a market's mining sites per block (the
+  array path makes a pass per site). Prices are the NumPy path's bits, sums agree to
+  float64 rounding of their order.
 - **contracts**: an (action, scenario) cell walks the months once, accumulating the NPV,
   the expected-cash sums, the plan's cash and the cut weights directly, so the (action,
   scenario, month) cash is never stored. float64 throughout, the NumPy path's formulas in
@@ -52,20 +54,22 @@ def _kernels():
     compiled on first use."""
     from . import _compiled_kernels as k  # noqa: PLC0415 - imports Numba
 
-    return {"hour_uniforms": k.hour_uniforms, "convert": k.convert, "sell": k.sell,
-            "mothball": k.mothball}
+    return {"hour_uniforms": k.hour_uniforms, "hour_sums": k.hour_sums, "convert": k.convert,
+            "sell": k.sell, "mothball": k.mothball}
 
 
 def hourly_margin_sums(scen: np.ndarray, month0: int, level: np.ndarray, revenue: np.ndarray,
                        hours: int, stream: int, key: tuple[int, int], sig: float,
                        spike_p: float, spike_price: float, cap: float) -> np.ndarray:
-    """Twin of `gpu.factors.hourly_margin_sums` on the host, the same bits.
+    """Twin of `gpu.factors.hourly_margin_sums` on the host.
 
-    The Philox words and their uniforms come from a compiled loop; prices and sums from
-    the NumPy path's own code (`gpu.factors.margin_from_uniforms`), fed blocks of
+    The Philox words and their uniforms come from a compiled loop, the prices from the
+    NumPy path's own code (`gpu.factors.hour_prices`, the same bits), fed blocks of
     (scenarios, months, every hour pair of a month) of about `HOUR_BLOCK` pairs, which
-    keep its temporaries in cache; the uniform buffers are allocated once per call. A
-    month's hours are summed whole in every block, so blocks do not change the result.
+    keep its temporaries in cache; the sums over hours run compiled for every mining site
+    of the market at once (sequentially, where NumPy sums pairwise: float64 rounding of
+    the order, ~1e-16 relative). A month's hours are summed whole in every block, so the
+    block size does not change the result.
 
     Parameters
     ----------
@@ -86,7 +90,7 @@ def hourly_margin_sums(scen: np.ndarray, month0: int, level: np.ndarray, revenue
     ndarray (n_sites, c, mb) float64
         Sum over sampled hours of max(revenue - price, 0).
     """
-    from .factors import margin_from_uniforms  # noqa: PLC0415 - factors imports nothing of this
+    from .factors import hour_prices  # noqa: PLC0415 - factors imports nothing of this
 
     n, c, mb = revenue.shape
     out = np.zeros((n, c, mb), dtype=np.float64)
@@ -106,9 +110,11 @@ def hourly_margin_sums(scen: np.ndarray, month0: int, level: np.ndarray, revenue
             u2, u3 = (u[2], u[3]) if spikes else (u[0], u[1])   # unread without spikes
             _kernels()["hour_uniforms"](scen[s0:s1], int(month0 + m0), int(stream), int(key[0]),
                                         int(key[1]), u[0], u[1], u2, u3, spikes)
-            margin_from_uniforms(np, (u[0], u[1], u2 if spikes else None, u3 if spikes else None),
-                                 level[s0:s1, m0:m1], revenue[:, s0:s1, m0:m1], hours, sig, spike_p,
-                                 spike_price, cap, out[:, s0:s1, m0:m1])
+            prices = hour_prices(np, (u[0], u[1], u2 if spikes else None, u3 if spikes else None),
+                                 level[s0:s1, m0:m1], hours, sig, spike_p, spike_price, cap)
+            rev = np.ascontiguousarray(revenue[:, s0:s1, m0:m1], dtype=np.float32)
+            for price in prices:   # first hours of the pairs, then second hours, as NumPy adds them
+                _kernels()["hour_sums"](np.ascontiguousarray(price), rev, out[:, s0:s1, m0:m1])
     return out
 
 

@@ -116,17 +116,18 @@ def hour_uniforms(xp: ModuleType, seed: int, scen, month0: int, mb: int, pairs: 
     return u + ((uniform01(x2, xp=xp), uniform01(x3, xp=xp)) if spikes else (None, None))
 
 
-def margin_from_uniforms(xp: ModuleType, uniforms: tuple, level, revenue, hours: int, sig: float,
-                         spike_p: float, spike_price: float, cap: float, out) -> None:
-    """Add to `out` (n_sites, c, mb) float64 the sum over the sampled hours of
-    max(revenue - price_h, 0), the hours' prices made from `uniforms` (`hour_uniforms`).
-    The NumPy path and the compiled one (`gpu.compiled.hourly_margin_sums`, which feeds it
-    cache-sized blocks) share this code, so their sums are the same bits."""
+def hour_prices(xp: ModuleType, uniforms: tuple, level, hours: int, sig: float, spike_p: float,
+                spike_price: float, cap: float) -> list:
+    """The sampled hours' prices from their uniforms (`hour_uniforms`): float32 arrays
+    (c, mb, n) for the first and the second hour of each pair (an odd hour count takes
+    only the first normal of the last pair; none when there is one hour). The NumPy path
+    and the compiled one (`gpu.compiled.hourly_margin_sums`) share this code, so their
+    prices are the same bits."""
     u0, u1, u2, u3 = uniforms
     pairs = u0.shape[-1]
     z0, z1 = box_muller(u0, u1, xp=xp)
     level32 = level.astype(xp.float32)[:, :, None]
-    # an odd hour count takes only the first normal of the last pair
+    prices = []
     for z, spike_u, n in ((z0, u2, pairs), (z1, u3, hours // 2)):
         if n == 0:
             continue
@@ -134,7 +135,15 @@ def margin_from_uniforms(xp: ModuleType, uniforms: tuple, level, revenue, hours:
         if spike_p > 0:
             spiking = spike_u[:, :, :n] < xp.float32(spike_p)
             price = xp.where(spiking, xp.float32(spike_price), price)
-        price = xp.minimum(price, xp.float32(cap))
+        prices.append(xp.minimum(price, xp.float32(cap)))
+    return prices
+
+
+def margin_from_uniforms(xp: ModuleType, uniforms: tuple, level, revenue, hours: int, sig: float,
+                         spike_p: float, spike_price: float, cap: float, out) -> None:
+    """Add to `out` (n_sites, c, mb) float64 the sum over the sampled hours of
+    max(revenue - price_h, 0), the prices from `hour_prices`."""
+    for price in hour_prices(xp, uniforms, level, hours, sig, spike_p, spike_price, cap):
         for j in range(revenue.shape[0]):
             gain = revenue[j].astype(xp.float32)[:, :, None] - price
             out[j] += xp.maximum(gain, xp.float32(0.0)).sum(axis=-1, dtype=xp.float64)
