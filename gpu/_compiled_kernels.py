@@ -20,6 +20,7 @@ _NINE = np.uint64(9)
 _INV23 = np.float32(1.1920928955078125e-07)   # 2**-23
 _HALF32 = np.float32(0.5)
 _ZERO32 = np.float32(0.0)
+_FEW_SITES = 6   # up to this many mining sites in a market, hour_sums loops site by site
 
 
 @njit(inline="always", cache=True)
@@ -69,6 +70,18 @@ def hour_sums(price, revenue, out):
     # runs across SIMD lanes (each site still adds its hours in order)
     c, mb, n = price.shape
     n_sites = revenue.shape[0]
+    if n_sites <= _FEW_SITES:
+        # a few sites: one site's hours at a time, its sum in a register (the same sums
+        # in the same order as below)
+        for i in range(c):
+            for mi in range(mb):
+                for j in range(n_sites):
+                    r = np.float32(revenue[j, i, mi])
+                    total = 0.0
+                    for h in range(n):
+                        total += np.float64(max(r - price[i, mi, h], _ZERO32))
+                    out[j, i, mi] += total
+        return
     rev = np.empty(n_sites, dtype=np.float32)
     acc = np.empty(n_sites, dtype=np.float64)
     for i in range(c):

@@ -196,3 +196,22 @@ def test_compiled_mothball_equals_the_numpy_recursion_bit_for_bit():
     assert (expected == 0).mean() > 0.1 and (expected != margin).any()   # it does stop and restart
     assert np.array_equal(got, expected)
     assert np.array_equal(got, mothball_rows(np, margin, *limits))
+
+
+def test_hour_sums_site_by_site_and_across_sites_agree_bit_for_bit():
+    """A market with a few mining sites sums site by site, one with many across sites per
+    hour: both add each site's hours in the same order, so the sums are the same bits."""
+    from wattfolio.gpu import _compiled_kernels as kernels
+
+    rng = np.random.default_rng(3)
+    price = rng.uniform(20, 80, (5, 7, 13)).astype(np.float32)
+    many = kernels._FEW_SITES + 3
+    rev = rng.uniform(30, 90, (many, 5, 7)).astype(np.float32)
+    across = np.zeros((many, 5, 7))
+    kernels.hour_sums(price, rev, across)
+    one_by_one = np.zeros((many, 5, 7))
+    for j in range(many):
+        kernels.hour_sums(price, rev[j:j + 1].copy(), one_by_one[j:j + 1])
+    assert np.array_equal(across, one_by_one)
+    expected = np.maximum(rev[:, :, :, None] - price[None], 0).astype(np.float64).sum(axis=-1)
+    np.testing.assert_allclose(across, expected, rtol=1e-12)
