@@ -42,7 +42,7 @@ def u01(bits):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def hour_uniforms(scen, month0, stream, k0, k1, u0, u1, u2, u3, spikes):
+def hour_uniforms(scen, month0, stream, k0, k1, u0, u1, u2, u3):
     # Philox is integer arithmetic: compiled, it runs ~18x faster than as a dozen array
     # passes per round, to the same bits; the transcendentals stay with NumPy's SIMD
     # ufuncs (Numba here has no vector math library and would call them one by one)
@@ -57,9 +57,8 @@ def hour_uniforms(scen, month0, stream, k0, k1, u0, u1, u2, u3, spikes):
                 x0, x1, x2, x3 = philox(s, month, np.uint64(h), st, kk0, kk1)
                 u0[i, mi, h] = u01(x0)
                 u1[i, mi, h] = u01(x1)
-                if spikes:
-                    u2[i, mi, h] = u01(x2)
-                    u3[i, mi, h] = u01(x3)
+                u2[i, mi, h] = u01(x2)
+                u3[i, mi, h] = u01(x3)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")

@@ -97,24 +97,24 @@ def hourly_margin_sums(scen: np.ndarray, month0: int, level: np.ndarray, revenue
     if n == 0 or c == 0 or mb == 0:
         return out
     pairs = (hours + 1) // 2
-    spikes = spike_p > 0
     months = max(1, min(mb, HOUR_BLOCK // pairs))
     rows = max(1, min(c, HOUR_BLOCK // (pairs * months)))
-    buffers = [np.empty((rows, months, pairs), dtype=np.float32) for _ in range(4 if spikes else 2)]
+    # the spike uniforms are drawn even without spikes (the prices then ignore them):
+    # two stores per pair, against a second kernel signature
+    buffers = [np.empty((rows, months, pairs), dtype=np.float32) for _ in range(4)]
     scen = np.ascontiguousarray(scen, dtype=np.int64)
+    kernels = _kernels()
     for s0 in range(0, c, rows):
         s1 = min(c, s0 + rows)
         for m0 in range(0, mb, months):
             m1 = min(mb, m0 + months)
-            u = [b[:s1 - s0, :m1 - m0] for b in buffers]
-            u2, u3 = (u[2], u[3]) if spikes else (u[0], u[1])   # unread without spikes
-            _kernels()["hour_uniforms"](scen[s0:s1], int(month0 + m0), int(stream), int(key[0]),
-                                        int(key[1]), u[0], u[1], u2, u3, spikes)
-            prices = hour_prices(np, (u[0], u[1], u2 if spikes else None, u3 if spikes else None),
-                                 level[s0:s1, m0:m1], hours, sig, spike_p, spike_price, cap)
+            u = tuple(b[:s1 - s0, :m1 - m0] for b in buffers)
+            kernels["hour_uniforms"](scen[s0:s1], int(month0 + m0), int(stream), int(key[0]),
+                                     int(key[1]), *u)
+            prices = hour_prices(np, u, level[s0:s1, m0:m1], hours, sig, spike_p, spike_price, cap)
             rev = np.ascontiguousarray(revenue[:, s0:s1, m0:m1], dtype=np.float32)
             for price in prices:   # first hours of the pairs, then second hours, as NumPy adds them
-                _kernels()["hour_sums"](np.ascontiguousarray(price), rev, out[:, s0:s1, m0:m1])
+                kernels["hour_sums"](price, rev, out[:, s0:s1, m0:m1])
     return out
 
 

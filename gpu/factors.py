@@ -99,8 +99,11 @@ def hourly_margin_sums(xp: ModuleType, seed: int, scen, month0: int, level, reve
     u = hour_uniforms(xp, seed, scen, month0, level.shape[1], (hours + 1) // 2, POWER_HOURS + k,
                       spikes=spike_p > 0)
     out = xp.zeros((revenue.shape[0], *level.shape), dtype=xp.float64)
-    margin_from_uniforms(xp, u, level, revenue, hours, float(power.hourly_volatility[k]), spike_p,
-                         float(power.spike_price[k]), float(power.price_cap[k]), out)
+    for price in hour_prices(xp, u, level, hours, float(power.hourly_volatility[k]), spike_p,
+                             float(power.spike_price[k]), float(power.price_cap[k])):
+        for j in range(revenue.shape[0]):
+            gain = revenue[j].astype(xp.float32)[:, :, None] - price
+            out[j] += xp.maximum(gain, xp.float32(0.0)).sum(axis=-1, dtype=xp.float64)
     return out
 
 
@@ -137,16 +140,6 @@ def hour_prices(xp: ModuleType, uniforms: tuple, level, hours: int, sig: float, 
             price = xp.where(spiking, xp.float32(spike_price), price)
         prices.append(xp.minimum(price, xp.float32(cap)))
     return prices
-
-
-def margin_from_uniforms(xp: ModuleType, uniforms: tuple, level, revenue, hours: int, sig: float,
-                         spike_p: float, spike_price: float, cap: float, out) -> None:
-    """Add to `out` (n_sites, c, mb) float64 the sum over the sampled hours of
-    max(revenue - price_h, 0), the prices from `hour_prices`."""
-    for price in hour_prices(xp, uniforms, level, hours, sig, spike_p, spike_price, cap):
-        for j in range(revenue.shape[0]):
-            gain = revenue[j].astype(xp.float32)[:, :, None] - price
-            out[j] += xp.maximum(gain, xp.float32(0.0)).sum(axis=-1, dtype=xp.float64)
 
 
 def bitcoin_paths(xp: ModuleType, seed: int, scen, horizon: Horizon, btc: BitcoinParams,

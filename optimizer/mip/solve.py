@@ -19,6 +19,7 @@ from ..gpu.backend import to_host
 from ..gpu.value_table import ValueTable
 
 from ..planning.catalog import Action
+from ..planning.finance import drawn_financing
 from ..planning.fixes import Fix  # noqa: F401  (defined with the rules; re-exported for callers)
 from .cvar import CutEngine, LoopResult, floor_loop, weight_loop
 from ..instance.types import Instance, month_str
@@ -193,8 +194,7 @@ def solve(instance: Instance, actions: Sequence[Action], vt: ValueTable, *,
 
     best = res.best
     fin = pm.financing_cost(best.draws)
-    draws = [(d.instrument, float(amt), d.month)
-             for d, amt in zip(pm.draws, best.draws) if amt > 0.5]
+    draws = drawn_financing(pm.draws, best.draws)
     return Solution(
         quantities=best.q, draws=draws,
         status="optimal" if res.status == "optimal" else "time_limit",

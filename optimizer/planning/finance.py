@@ -179,6 +179,15 @@ def draw_options(instance: Instance) -> list[Draw]:
     return out
 
 
+DRAWN_MIN_USD = 0.5   # a draw option the MIP leaves below half a dollar is not drawn
+
+
+def drawn_financing(draws: Sequence[Draw], amounts_usd) -> list[tuple[str, float, int]]:
+    """The financing a solution reports, (instrument id, USD, absolute month) per draw
+    option it draws; every consumer of a solved plan (its file, its cash) reads this."""
+    return [(d.instrument, float(a), d.month) for d, a in zip(draws, amounts_usd) if a > DRAWN_MIN_USD]
+
+
 def draw_terms(instance: Instance, draw: Draw | tuple[str, int]) -> tuple[float, np.ndarray]:
     """(PV cost per $ drawn, cash per $ drawn in each plan month (M,)) for one draw: the
     net of `cost_breakdown` discounted from the draw month to the plan start."""

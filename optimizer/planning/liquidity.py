@@ -28,7 +28,7 @@ from ..gpu.backend import get_backend, to_host
 from ..gpu.factors import rent_path, stress_onset
 from ..gpu.liquidity import CashPaths, Revolver, revolver_paths, worst_month
 from ..instance.types import Instance, Instrument
-from .finance import draw_terms
+from .finance import draw_terms, drawn_financing
 from .valuation import engine_inputs
 
 REFINANCE_BLOCK = 1 << 16   # scenarios per block of the refinancing test's rent paths
@@ -286,8 +286,7 @@ class LiquidityOracle:
         active = np.zeros((self.S, self.M), dtype=bool) if priced else None
         cost_sum = 0.0
         holds = 0
-        # the draws as the solution reports them and the plan's valuation reads them
-        financing = [(d.instrument, float(a), d.month) for d, a in zip(self.draws, d_usd) if a > 0.5]
+        financing = drawn_financing(self.draws, d_usd)   # as the solution reports them
         for b0 in range(0, self.S, blocks.BLOCK_SCENARIOS):
             ids = np.arange(b0, min(self.S, b0 + blocks.BLOCK_SCENARIOS))
             vt = value_actions(self.instance, acts, backend=self.backend, chunk=self.chunk,
